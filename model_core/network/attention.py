@@ -1,0 +1,192 @@
+"""Window self-attention with relative position bias, using fused attention kernels."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Value the official code adds to the logits of token pairs that the cyclic shift put
+# into one window without being neighbours. Kept (instead of -inf) for parity.
+SHIFT_MASK_VALUE = -100.0
+
+
+def relative_position_index(window_size: int) -> Tensor:
+    """Index into the relative-position bias table for every token pair of a window.
+
+    Returns:
+        Long tensor (N, N), N = window_size**2, values in [0, (2*window_size-1)**2).
+    """
+    coords = torch.stack(torch.meshgrid(
+        torch.arange(window_size), torch.arange(window_size), indexing="ij"))
+    flat = coords.flatten(1)
+    rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0) + (window_size - 1)
+    return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
+
+
+@functools.lru_cache(maxsize=32)
+def shift_window_mask(height: int, width: int, window_size: int, shift: int,
+                      device: torch.device) -> Tensor:
+    """Additive logit mask of the shifted windows, built once per size and device.
+
+    Args:
+        height: Padded feature-map height (a multiple of ``window_size``).
+        width: Padded feature-map width (a multiple of ``window_size``).
+        window_size: Window side.
+        shift: Cyclic shift applied before partitioning.
+        device: Where the mask lives.
+
+    Returns:
+        Float tensor (nWh, nWw, N, N): 0 for token pairs from one image region,
+        ``SHIFT_MASK_VALUE`` for pairs the roll brought together.
+    """
+    labels = torch.zeros(height, width)
+    cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
+    region = 0
+    for rows in cuts:
+        for cols in cuts:
+            labels[rows, cols] = region
+            region += 1
+    windows = partition_windows(labels[None, :, :, None], window_size)[0, ..., 0]
+    diff = windows[..., :, None] - windows[..., None, :]
+    mask = torch.zeros_like(diff).masked_fill(diff != 0, SHIFT_MASK_VALUE)
+    return mask.to(device)
+
+
+def partition_windows(x: Tensor, window_size: int) -> Tensor:
+    """Split a channels-last map into windows.
+
+    Args:
+        x: (B, H, W, C) with H and W multiples of ``window_size``.
+        window_size: Window side.
+
+    Returns:
+        (B, nWh, nWw, window_size**2, C).
+    """
+    b, h, w, c = x.shape
+    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(
+        b, h // window_size, w // window_size, window_size * window_size, c)
+
+
+def merge_windows(windows: Tensor, window_size: int) -> Tensor:
+    """Inverse of :func:`partition_windows`: (B, nWh, nWw, N, C) -> (B, H, W, C)."""
+    b, nwh, nww, _, c = windows.shape
+    x = windows.view(b, nwh, nww, window_size, window_size, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, nwh * window_size, nww * window_size, c)
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside non-overlapping windows.
+
+    Parameter and buffer names match the official SwinIR ``WindowAttention``.
+
+    Args:
+        dim: Token feature width.
+        window_size: Window side.
+        num_heads: Number of attention heads.
+    """
+
+    def __init__(self, dim: int, window_size: int, num_heads: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.window_size = window_size
+        self.num_heads = num_heads
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", relative_position_index(window_size))
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.proj = nn.Linear(dim, dim)
+
+    def position_bias(self) -> Tensor:
+        """Relative position bias (nH, N, N)."""
+        n = self.window_size * self.window_size
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, self.num_heads).permute(2, 0, 1).contiguous()
+
+    def split_heads(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Project windows (B, nWh, nWw, N, C) to q, k, v, each (B, nWh, nWw, nH, N, d)."""
+        b, nwh, nww, n, c = windows.shape
+        qkv = self.qkv(windows).view(b, nwh, nww, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(4, 0, 1, 2, 5, 3, 6).unbind(0)
+        return q, k, v
+
+    def forward(self, windows: Tensor, shift_mask: Tensor | None = None) -> Tensor:
+        """Attend within each window.
+
+        Args:
+            windows: (B, nWh, nWw, N, C) tokens.
+            shift_mask: (nWh, nWw, N, N) additive mask of a shifted block, or None.
+
+        Returns:
+            (B, nWh, nWw, N, C).
+        """
+        q, k, v = self.split_heads(windows)
+        bias = self.position_bias().to(q.dtype)
+        if shift_mask is None:
+            out = _attend(q, k, v, bias)
+        else:
+            out = _attend_shifted(q, k, v, bias, shift_mask.to(q.dtype))
+        b, nwh, nww, heads, n, d = out.shape
+        out = out.permute(0, 1, 2, 4, 3, 5).reshape(b, nwh, nww, n, heads * d)
+        return self.proj(out)
+
+    def query_weights(self, windows: Tensor, shift_mask: Tensor | None,
+                      window: tuple[int, int], token: int) -> Tensor:
+        """Attention weights of one query token over its window (for visualisation).
+
+        Args:
+            windows: (B, nWh, nWw, N, C) tokens as given to :meth:`forward`.
+            shift_mask: As in :meth:`forward`.
+            window: (row, col) of the window on the window grid.
+            token: Index of the query token inside the window.
+
+        Returns:
+            (B, nH, N) softmax weights.
+        """
+        wy, wx = window
+        q, k, _ = self.split_heads(windows[:, wy:wy + 1, wx:wx + 1])
+        scale = q.shape[-1] ** -0.5
+        logits = (q[:, 0, 0, :, token:token + 1] * scale) @ k[:, 0, 0].transpose(-1, -2)
+        logits = logits[:, :, 0] + self.position_bias()[:, token]
+        if shift_mask is not None:
+            logits = logits + shift_mask[wy, wx, token]
+        return logits.softmax(dim=-1)
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Fused attention over (B, *windows, nH, N, d) with a mask broadcastable per window."""
+    lead = q.shape[:-3]
+    heads, n, d = q.shape[-3:]
+    flat = (-1, heads, n, d)
+    if mask.dim() > 3:
+        mask = mask.expand(*lead, heads, n, n).reshape(-1, heads, n, n)
+    out = F.scaled_dot_product_attention(
+        q.reshape(flat), k.reshape(flat), v.reshape(flat), attn_mask=mask)
+    return out.view(*lead, heads, n, d)
+
+
+def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, shift_mask: Tensor) -> Tensor:
+    """Attention of a shifted block.
+
+    Only the last window row and column mix image regions, so the interior is
+    computed with the position bias alone and the border with the full mask; the
+    (nW, nH, N, N) mask is never materialised for the whole image.
+    """
+    nwh, nww = q.shape[1:3]
+
+    def border(rows: slice, cols: slice) -> Tensor:
+        mask = bias + shift_mask[rows, cols, None]
+        return _attend(q[:, rows, cols], k[:, rows, cols], v[:, rows, cols], mask)
+
+    bottom = border(slice(nwh - 1, nwh), slice(0, nww))
+    if nwh == 1:
+        return bottom
+    right = border(slice(0, nwh - 1), slice(nww - 1, nww))
+    if nww == 1:
+        return torch.cat([right, bottom], dim=1)
+    inner = _attend(q[:, :-1, :-1], k[:, :-1, :-1], v[:, :-1, :-1], bias)
+    return torch.cat([torch.cat([inner, right], dim=2), bottom], dim=1)

@@ -1,0 +1,310 @@
+"""SwinIR for denoising with the attention mask of masked training.
+
+Module and parameter names follow the official SwinIR code so that official
+state dicts load one to one; features are kept channels-last, (B, H, W, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model_core.network.attention import (
+    WindowAttention,
+    merge_windows,
+    partition_windows,
+    shift_window_mask,
+)
+from model_core.network.config import SwinIRConfig
+from model_core.network.masks import draw_keep_maps
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """What a forward call should keep for inspection, besides the output.
+
+    Attributes:
+        keep_map_blocks: Global block indices (0..num_blocks-1) whose keep-maps to return.
+        attention_blocks: Block indices for which to return attention weights.
+        query_pixels: (y, x) pixels of the input image; for each, the weights of its
+            token over its window are returned for every block in ``attention_blocks``.
+    """
+
+    keep_map_blocks: tuple[int, ...] = ()
+    attention_blocks: tuple[int, ...] = ()
+    query_pixels: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass
+class AttentionProbe:
+    """Attention of one query pixel over its window in one block.
+
+    Attributes:
+        block: Global block index.
+        pixel: The query (y, x).
+        weights: (B, nH, ws, ws) softmax weights of the query over the window's tokens.
+        key_rows: (ws, ws) image row of each key token (on the padded grid).
+        key_cols: (ws, ws) image column of each key token (on the padded grid).
+    """
+
+    block: int
+    pixel: tuple[int, int]
+    weights: Tensor
+    key_rows: Tensor
+    key_cols: Tensor
+
+
+@dataclass
+class ProbeResult:
+    """What a forward call kept for inspection (see :class:`ProbeRequest`)."""
+
+    keep_maps: dict[int, Tensor] = field(default_factory=dict)
+    attention: list[AttentionProbe] = field(default_factory=list)
+
+
+class Mlp(nn.Module):
+    """Two-layer GELU MLP (official names ``fc1``/``fc2``)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SwinBlock(nn.Module):
+    """One Swin transformer block with an optional token keep-map.
+
+    Args:
+        dim: Feature width.
+        num_heads: Attention heads.
+        window_size: Window side.
+        shift: Cyclic shift (0 or window_size // 2).
+        mlp_ratio: MLP hidden width relative to ``dim``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, shift: int,
+                 mlp_ratio: float) -> None:
+        super().__init__()
+        self.window_size = window_size
+        self.shift = shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, window_size, num_heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def windows(self, x: Tensor, keep: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Normalise, apply the keep-map, shift and partition (B, H, W, C) features."""
+        y = self.norm1(x)
+        if keep is not None:
+            y = y * keep.to(y.dtype)[..., None]
+        mask = None
+        if self.shift:
+            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+            mask = shift_window_mask(x.shape[1], x.shape[2], self.window_size, self.shift, x.device)
+        return partition_windows(y, self.window_size), mask
+
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        """Apply the block.
+
+        Args:
+            x: (B, H, W, C) features, H and W multiples of the window size.
+            keep: (B, H, W) keep-map (1 keep, 0 drop) or None for no attention mask.
+
+        Returns:
+            (B, H, W, C).
+        """
+        windows, mask = self.windows(x, keep)
+        y = merge_windows(self.attn(windows, mask), self.window_size)
+        if self.shift:
+            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = x + y
+        return x + self.mlp(self.norm2(x))
+
+    def probe(self, x: Tensor, keep: Tensor | None, pixel: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+        """Attention weights of ``pixel``'s token, as :meth:`forward` computes them.
+
+        Returns:
+            (weights (B, nH, ws, ws), key_rows (ws, ws), key_cols (ws, ws)).
+        """
+        ws, (h, w) = self.window_size, x.shape[1:3]
+        sy, sx = (pixel[0] - self.shift) % h, (pixel[1] - self.shift) % w
+        windows, mask = self.windows(x, keep)
+        token = (sy % ws) * ws + sx % ws
+        weights = self.attn.query_weights(windows, mask, (sy // ws, sx // ws), token)
+        offs = torch.arange(ws)
+        rows = ((sy // ws) * ws + offs + self.shift) % h
+        cols = ((sx // ws) * ws + offs + self.shift) % w
+        grid_r, grid_c = torch.meshgrid(rows, cols, indexing="ij")
+        return weights.view(*weights.shape[:2], ws, ws), grid_r, grid_c
+
+
+def residual_conv(dim: int, kind: str) -> nn.Module:
+    """Convolution closing a residual group: one 3x3 conv or the light 3-conv stack."""
+    if kind == "1conv":
+        return nn.Conv2d(dim, dim, 3, 1, 1)
+    return nn.Sequential(
+        nn.Conv2d(dim, dim // 4, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(dim // 4, dim // 4, 1, 1, 0), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(dim // 4, dim, 3, 1, 1))
+
+
+class BlockStack(nn.Module):
+    """The blocks of one residual group (official name: ``residual_group``)."""
+
+    def __init__(self, blocks: list[SwinBlock]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+
+class RSTB(nn.Module):
+    """Residual Swin transformer block: Swin blocks, a convolution and a skip connection."""
+
+    def __init__(self, cfg: SwinIRConfig, depth: int, heads: int) -> None:
+        super().__init__()
+        self.residual_group = BlockStack([
+            SwinBlock(cfg.embed_dim, heads, cfg.window_size,
+                      0 if i % 2 == 0 else cfg.window_size // 2, cfg.mlp_ratio)
+            for i in range(depth)])
+        self.conv = residual_conv(cfg.embed_dim, cfg.resi_connection)
+
+
+class PatchNorm(nn.Module):
+    """LayerNorm of the embedded tokens (official name: ``patch_embed.norm``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+
+
+class MaskedSwinIR(nn.Module):
+    """SwinIR denoiser of the masked-training paper.
+
+    ``output = conv_last(conv_after_body(features(conv_first(x - mean)))) + mean``, with
+    a 1x1 ``conv_first``, no global residual, reflection padding to the window size.
+
+    Args:
+        cfg: Architecture.
+    """
+
+    def __init__(self, cfg: SwinIRConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.embed_dim
+        self.register_buffer("rgb_mean", torch.tensor(cfg.rgb_mean).view(1, -1, 1, 1),
+                             persistent=False)
+        self.conv_first = nn.Conv2d(cfg.in_chans, dim, 1, 1, 0)
+        self.patch_embed = PatchNorm(dim)
+        self.layers = nn.ModuleList(
+            RSTB(cfg, depth, heads) for depth, heads in zip(cfg.depths, cfg.num_heads, strict=True))
+        self.norm = nn.LayerNorm(dim)
+        self.conv_after_body = residual_conv(dim, cfg.resi_connection)
+        self.conv_last = nn.Conv2d(dim, cfg.in_chans, 3, 1, 1)
+        self.apply(_init_weights)
+
+    @property
+    def blocks(self) -> list[SwinBlock]:
+        """All Swin blocks in forward order."""
+        return [blk for layer in self.layers for blk in layer.residual_group.blocks]
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size of the grid the network works on (sides rounded up to the window size)."""
+        ws = self.cfg.window_size
+        return -(-height // ws) * ws, -(-width // ws) * ws
+
+    def forward(self, x: Tensor, attn_mask_ratio: float = 0.0,
+                generator: torch.Generator | None = None, keep_maps: Tensor | None = None,
+                probe: ProbeRequest | None = None) -> Tensor | tuple[Tensor, ProbeResult]:
+        """Denoise a batch.
+
+        Args:
+            x: Images (B, C, H, W) in [0, 1] (input-masked pixels may hold -0.1).
+            attn_mask_ratio: Share of tokens each block drops (0 = no attention mask;
+                the paper uses 0.75). Ignored when ``keep_maps`` is given.
+            generator: Randomness of the keep-maps; must live on ``x.device``.
+            keep_maps: Explicit keep-maps (num_blocks, B or 1, Hp, Wp) or
+                (num_blocks, Hp, Wp) on the padded grid, 1 = keep.
+            probe: What to keep for inspection; when given, a :class:`ProbeResult`
+                is returned with the output.
+
+        Returns:
+            The denoised images (B, C, H, W), and the probe result when ``probe`` is set.
+        """
+        if x.dim() != 4 or x.shape[1] != self.cfg.in_chans:
+            raise ValueError(f"expected (B, {self.cfg.in_chans}, H, W), got {tuple(x.shape)}")
+        b, _, h, w = x.shape
+        hp, wp = self.padded_size(h, w)
+        keeps = self._keep_maps(keep_maps, attn_mask_ratio, generator, b, hp, wp, x.device)
+        if (hp, wp) != (h, w):
+            x = F.pad(x, (0, wp - w, 0, hp - h), mode="reflect")
+        mean = self.rgb_mean.to(x.dtype)
+        feats = self.conv_first((x - mean) * self.cfg.img_range)
+        result = ProbeResult() if probe is not None else None
+        feats = self.forward_features(feats, keeps, probe, result)
+        out = self.conv_last(self.conv_after_body(feats)) / self.cfg.img_range + mean
+        out = out[:, :, :h, :w]
+        if result is not None:
+            result.keep_maps = {i: m[:, :h, :w] for i, m in result.keep_maps.items()}
+            return out, result
+        return out
+
+    def forward_features(self, x: Tensor, keeps: Tensor | None, probe: ProbeRequest | None,
+                         result: ProbeResult | None) -> Tensor:
+        """Residual groups on (B, C, H, W) features; returns (B, C, H, W)."""
+        x = self.patch_embed.norm(x.permute(0, 2, 3, 1))
+        index = 0
+        for layer in self.layers:
+            skip = x
+            for blk in layer.residual_group.blocks:
+                keep = None if keeps is None else keeps[index]
+                if probe is not None and result is not None:
+                    _record(blk, index, x, keep, probe, result)
+                x = blk(x, keep)
+                index += 1
+            x = layer.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) + skip
+        return self.norm(x).permute(0, 3, 1, 2)
+
+    def _keep_maps(self, keep_maps: Tensor | None, ratio: float,
+                   generator: torch.Generator | None, b: int, hp: int, wp: int,
+                   device: torch.device) -> Tensor | None:
+        n = self.cfg.num_blocks
+        if keep_maps is None:
+            if ratio <= 0:
+                return None
+            return draw_keep_maps(n, b, hp, wp, ratio, generator, device)
+        if keep_maps.dim() == 3:
+            keep_maps = keep_maps[:, None]
+        if keep_maps.dim() != 4 or keep_maps.shape[0] != n or keep_maps.shape[2:] != (hp, wp) \
+                or keep_maps.shape[1] not in (1, b):
+            raise ValueError(
+                f"keep_maps must be ({n}, B or 1, {hp}, {wp}) on the padded grid, "
+                f"got {tuple(keep_maps.shape)}")
+        return keep_maps.to(device).expand(n, b, hp, wp)
+
+
+def _record(blk: SwinBlock, index: int, x: Tensor, keep: Tensor | None,
+            probe: ProbeRequest, result: ProbeResult) -> None:
+    if index in probe.keep_map_blocks:
+        full = torch.ones(x.shape[:3], device=x.device) if keep is None else keep
+        result.keep_maps[index] = full.detach().float()
+    if index in probe.attention_blocks:
+        with torch.no_grad():
+            for pixel in probe.query_pixels:
+                weights, rows, cols = blk.probe(x, keep, pixel)
+                result.attention.append(AttentionProbe(index, pixel, weights.float(), rows, cols))
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
