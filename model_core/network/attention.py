@@ -164,8 +164,16 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     flat = (-1, heads, n, d)
     if mask.dim() > 3:
         mask = mask.expand(*lead, heads, n, n).reshape(-1, heads, n, n)
-    out = F.scaled_dot_product_attention(
-        q.reshape(flat), k.reshape(flat), v.reshape(flat), attn_mask=mask)
+    q, k, v = q.reshape(flat), k.reshape(flat), v.reshape(flat)
+    if torch.is_grad_enabled() and mask.requires_grad:
+        # Training: the fused kernels do not take a learnable mask, and the math
+        # fallback adds a costly "safe softmax"; plain attention is faster here.
+        logits = torch.baddbmm(mask.expand(q.shape[0], heads, n, n).reshape(-1, n, n),
+                               q.reshape(-1, n, d), k.reshape(-1, n, d).transpose(1, 2),
+                               alpha=d ** -0.5)
+        out = logits.softmax(dim=-1).bmm(v.reshape(-1, n, d))
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.view(*lead, heads, n, d)
 
 

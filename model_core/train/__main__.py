@@ -1,0 +1,7 @@
+"""``python -m model_core.train``: the same as ``mdn train`` (also the torchrun target)."""
+
+import sys
+
+from model_core.train.cli import main
+
+sys.exit(main())

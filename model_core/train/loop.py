@@ -1,0 +1,190 @@
+"""The training loop: noise and masks on the fly, L1 loss, Adam, EMA, checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import platform
+import signal
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from model_core.device import autocast_context
+from model_core.network import MaskedSwinIR, apply_input_mask, build_model
+from model_core.network.checkpoint import load_into, load_weights
+from model_core.train.config import TrainConfig
+from model_core.train.data import PatchDataset, SequentialSamples
+
+LOG = logging.getLogger(__name__)
+CKPT_NAME = "last.ckpt"
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint restores."""
+
+    model: MaskedSwinIR
+    ema: MaskedSwinIR
+    optimizer: torch.optim.Adam
+    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    iteration: int = 0
+    elapsed: float = 0.0
+
+
+def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
+    """Fresh model, EMA copy, optimiser and scheduler for ``cfg``."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model_config()).to(device)
+    ema = build_model(cfg.model_config()).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    return TrainState(model, ema, optimizer, scheduler)
+
+
+def warm_start(state: TrainState, weights: str | Path) -> None:
+    """Initialise model and EMA from a shipped or official weights file."""
+    loaded = load_weights(weights)
+    if loaded.config != state.model.cfg:
+        raise ValueError(f"{weights}: its architecture differs from the training model size")
+    sd = loaded.model.state_dict()
+    load_into(state.model, sd)
+    load_into(state.ema, sd)
+
+
+def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
+    """Atomically write everything needed to resume exactly."""
+    payload = {
+        "model": state.model.state_dict(), "ema": state.ema.state_dict(),
+        "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
+        "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
+    """Restore ``state`` from ``path`` (no arbitrary unpickling: ``weights_only``)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    saved = TrainConfig.from_dict(json.loads(payload["train_config"]))
+    if saved.model_size != cfg.model_size or saved.preset != cfg.preset:
+        raise ValueError(f"{path}: checkpoint is {saved.preset}/{saved.model_size}, "
+                         f"run is {cfg.preset}/{cfg.model_size}")
+    state.model.load_state_dict(payload["model"])
+    state.ema.load_state_dict(payload["ema"])
+    state.optimizer.load_state_dict(payload["optimizer"])
+    state.scheduler.load_state_dict(payload["scheduler"])
+    state.iteration = int(payload["iteration"])
+    state.elapsed = float(payload["elapsed"])
+
+
+def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor:
+    """Noisy (and, for the masked preset, input-masked) network inputs for a clean batch."""
+    noisy = clean + torch.randn(clean.shape, generator=gen, device=clean.device) * (cfg.sigma / 255)
+    if cfg.input_mask is None:
+        return noisy
+    low, high = (round(v * 100) for v in cfg.input_mask)
+    ratios = torch.randint(low, high + 1, (clean.shape[0],), generator=gen, device=clean.device)
+    masked, _ = apply_input_mask(noisy, ratios.float() / 100, gen)
+    return masked
+
+
+def step_generator(cfg: TrainConfig, iteration: int, rank: int, device: torch.device) -> torch.Generator:
+    """Noise and mask randomness of one iteration: a pure function of (seed, iteration, rank)."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed((cfg.seed * 1_000_003 + iteration) * 64 + rank)
+    return gen
+
+
+def train_step(state: TrainState, net: torch.nn.Module, clean: Tensor, cfg: TrainConfig,
+               gen: torch.Generator, precision: str) -> float:
+    """One optimisation step; returns the L1 loss."""
+    inputs = make_inputs(clean, cfg, gen)
+    with autocast_context(clean.device, precision):
+        out = net(inputs, attn_mask_ratio=cfg.attn_mask_ratio, generator=gen)
+    loss = F.l1_loss(out.float(), clean)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    state.scheduler.step()
+    update_ema(state.ema, state.model, cfg.ema_decay)
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def update_ema(ema: MaskedSwinIR, model: MaskedSwinIR, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every parameter."""
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1 - decay)
+
+
+def batches(cfg: TrainConfig, data_dir: Path, start: int, rank: int, world: int) -> Iterator[Tensor]:
+    """Endless training batches starting at iteration ``start``."""
+    dataset = PatchDataset(data_dir, cfg.patch, cfg.seed)
+    sampler = SequentialSamples(start, cfg.batch, rank, world)
+    loader = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
+    yield from loader
+
+
+def machine_description(device: torch.device) -> str:
+    """Short human description of the hardware, for model cards."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so a killed run still writes its checkpoint."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class CsvLog:
+    """Append-only CSV log of training and validation numbers."""
+
+    FIELDS = ("iteration", "elapsed_s", "loss", "lr", "val_gaussian15_psnr", "val_unseen_psnr")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            with path.open("w", newline="") as fh:
+                csv.writer(fh).writerow(self.FIELDS)
+
+    def write(self, **row: Any) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.writer(fh).writerow([row.get(k, "") for k in self.FIELDS])
+
+
+def is_main_process() -> bool:
+    """True outside DDP and on rank 0."""
+    return not dist.is_initialized() or dist.get_rank() == 0
