@@ -1,0 +1,472 @@
+"""The inference engine: tiled, multi-pass, seeded and cancellable denoising.
+
+:meth:`Engine.run` is a generator (for GUI workers): it yields a :class:`Progress` after every
+tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass, and the
+:class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
+
+Randomness: the attention keep-maps of a tile are drawn from a ``torch.Generator`` on the
+model's device seeded from ``(seed, pass, tile index)``; the input mask (a demo option) is drawn
+once per pass over the whole image from ``(seed, pass)``, so overlapping tiles agree on it.
+The same settings therefore reproduce an output exactly, and passes differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from model_core.device import autocast_context, pick_device
+from model_core.network import MaskedSwinIR, ProbeRequest, SwinIRConfig, apply_input_mask, draw_keep_maps
+from model_core.network.checkpoint import load_weights
+from model_core.tiling import PassStats, Tile, TileCanvas, context_span, order_by_focus, plan_tiles
+
+__all__ = [
+    "AttentionView",
+    "Cancelled",
+    "DenoiseResult",
+    "Engine",
+    "Progress",
+    "RunSettings",
+    "TileUpdate",
+    "as_rgb",
+    "stream_seed",
+]
+
+PRECISIONS = ("fp32", "bf16", "auto")
+# Seed stream of the input mask; tile indices (the other streams) never get this large.
+INPUT_MASK_STREAM = 1 << 32
+# Smallest tile an out-of-memory retry may fall back to, in windows.
+_MIN_RETRY_WINDOWS = 4
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_ratio(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run the denoiser.
+
+    Attributes:
+        attn_mask_ratio: Share of tokens each Swin block drops (0 = off; the paper trains
+            and tests with 0.75).
+        input_mask_ratio: Share of input pixels dropped before the network (a demo of
+            masked training's input mask; 0 = off).
+        passes: Stochastic passes with different masks; the result is their mean, with the
+            per-pixel standard deviation.
+        seed: Seed of all masks (non-negative).
+        tile: Tile side in pixels (rounded up to the window size); 0 = the whole image at once.
+        overlap: Minimum overlap of neighbouring tiles, blended with a smooth window.
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"`` (bf16 on CUDA, else fp32).
+        probe_blocks: Blocks whose first-pass keep-maps to return, assembled over the image.
+        focus: (y, x) point whose nearest tiles are processed first (e.g. the view centre);
+            it changes the order only, not which masks a tile gets.
+    """
+
+    attn_mask_ratio: float = 0.75
+    input_mask_ratio: float = 0.0
+    passes: int = 1
+    seed: int = 0
+    tile: int = 256
+    overlap: int = 32
+    precision: str = "fp32"
+    probe_blocks: tuple[int, ...] = ()
+    focus: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "attn_mask_ratio", _check_ratio("attn_mask_ratio", self.attn_mask_ratio))
+        set_(self, "input_mask_ratio", _check_ratio("input_mask_ratio", self.input_mask_ratio))
+        for name, minimum in (("passes", 1), ("seed", 0), ("tile", 0), ("overlap", 0)):
+            set_(self, name, _check_int(name, getattr(self, name), minimum))
+        if self.tile and self.overlap >= self.tile:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than tile ({self.tile})")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        set_(self, "probe_blocks", tuple(_check_int("probe block", b, 0) for b in self.probe_blocks))
+        if self.focus is not None:
+            if len(self.focus) != 2:
+                raise ValueError(f"focus must be (y, x), got {self.focus!r}")
+            set_(self, "focus", tuple(_check_int("focus", v, -(1 << 62)) for v in self.focus))
+
+
+@dataclass
+class Progress:
+    """Work done so far: ``done`` of ``total`` tile evaluations (tiles x passes)."""
+
+    done: int
+    total: int
+    message: str
+
+
+@dataclass
+class TileUpdate:
+    """A finished tile of the first pass, for progressive painting.
+
+    ``image`` is the blended output over the tile's region (y0:y1, x0:x1) from every tile
+    finished so far, (y1-y0, x1-x0, 3) float32. Painting the updates in the order they come
+    reproduces the first pass exactly: a pixel's last update comes from the last tile covering it.
+    """
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    pass_index: int
+    image: np.ndarray
+
+
+@dataclass
+class DenoiseResult:
+    """The outcome of a run.
+
+    Attributes:
+        image: (H, W, 3) float32 in [0, 1], the mean over passes.
+        std: (H, W, 3) float32 per-pixel standard deviation over passes (numpy's ``ddof=0``),
+            None for a single pass.
+        input_keep: (H, W) float32 0/1 input mask of the first pass (1 = kept), or None.
+        keep_maps: (H, W) uint8 0/1 first-pass keep-map of each requested block; where tiles
+            overlap, the map of the tile owning the pixel (see ``Tile.core``).
+        seconds: Wall time of the run.
+        device: Where the network ran.
+        settings: The settings used (the tile is smaller after an out-of-memory retry).
+    """
+
+    image: np.ndarray
+    std: np.ndarray | None
+    input_keep: np.ndarray | None
+    keep_maps: dict[int, np.ndarray]
+    seconds: float
+    device: str
+    settings: RunSettings
+
+
+@dataclass
+class AttentionView:
+    """Attention of one pixel's token over its window in one block (see ``Engine.attention_at``).
+
+    Attributes:
+        block: Global block index.
+        pixel: The query (y, x) in image coordinates.
+        weights: (nH, ws, ws) float32 softmax weights; each head sums to 1.
+        key_rows: (ws, ws) image row of each key token; rows >= H are reflection padding.
+        key_cols: (ws, ws) image column of each key token; columns >= W are padding.
+        keep_map: (y1-y0, x1-x0) uint8 keep-map of ``block`` over the crop (1 = kept).
+        crop: (y0, x0, y1, x1) of the region that was run through the network.
+    """
+
+    block: int
+    pixel: tuple[int, int]
+    weights: np.ndarray
+    key_rows: np.ndarray
+    key_cols: np.ndarray
+    keep_map: np.ndarray
+    crop: tuple[int, int, int, int]
+
+
+class Cancelled(Exception):
+    """Raised by :meth:`Engine.run` when its ``cancel`` callback returns True."""
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Validate an image and return it as (H, W, 3) float32.
+
+    Accepts HWC RGB, HW or HW1 grayscale (repeated to 3 channels), any float dtype. Values
+    outside [0, 1] are allowed (unclipped noisy images) but must be finite.
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise TypeError(f"image must be float with values in [0, 1], got dtype {image.dtype} "
+                        "(divide 8-bit images by 255)")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3) or 0 in image.shape:
+        raise ValueError(f"image must be (H, W, 3) RGB or (H, W) grayscale, got shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    rgb = np.ascontiguousarray(image, dtype=np.float32)
+    if not np.isfinite(rgb).all():
+        raise ValueError("image contains NaN or infinite values")
+    return rgb
+
+
+def stream_seed(seed: int, pass_index: int, stream: int) -> int:
+    """A well-mixed 63-bit generator seed for one random stream of one pass."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(pass_index, stream))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
+
+
+class Engine:
+    """Runs a :class:`MaskedSwinIR` on images of any size.
+
+    Args:
+        model: The network; it is moved to ``device`` and put in eval mode.
+        device: ``"cuda"``, ``"cpu"``, a ``torch.device``, or None for CUDA when available.
+
+    Attributes:
+        card: The model card of the weights file (``from_file``), else empty.
+        source: The weights file (``from_file``), else None.
+    """
+
+    def __init__(self, model: MaskedSwinIR, device: str | torch.device | None = None) -> None:
+        if not isinstance(model, MaskedSwinIR):
+            raise TypeError(f"model must be a MaskedSwinIR, got {type(model).__name__}")
+        try:
+            self._device = pick_device(device)
+        except RuntimeError as exc:  # torch.device's error for a malformed name
+            raise ValueError(f"unknown device {device!r}") from exc
+        self.model = model.to(self._device).eval()
+        self.card: dict[str, Any] = {}
+        self.source: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: str | torch.device | None = None) -> Engine:
+        """Load weights (mdn safetensors or an official checkpoint) into a new engine.
+
+        Raises:
+            CheckpointError: If the file is missing or unusable.
+        """
+        loaded = load_weights(path)
+        engine = cls(loaded.model, device)
+        engine.card = dict(loaded.card)
+        engine.source = loaded.source
+        return engine
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs."""
+        return self._device
+
+    @property
+    def config(self) -> SwinIRConfig:
+        """The network's architecture."""
+        return self.model.cfg
+
+    def denoise(self, image: np.ndarray, settings: RunSettings | None = None,
+                progress: Callable[[Progress], None] | None = None,
+                cancel: Callable[[], bool] | None = None) -> DenoiseResult:
+        """Denoise ``image`` (see :meth:`run`), reporting progress to a callback."""
+        for event in self.run(image, settings or RunSettings(), cancel):
+            if isinstance(event, DenoiseResult):
+                return event
+            if isinstance(event, Progress) and progress is not None:
+                progress(event)
+        raise RuntimeError("Engine.run ended without a result")  # pragma: no cover
+
+    def run(self, image: np.ndarray, settings: RunSettings,
+            cancel: Callable[[], bool] | None = None
+            ) -> Iterator[Progress | TileUpdate | DenoiseResult]:
+        """Denoise ``image`` step by step.
+
+        Args:
+            image: (H, W, 3) RGB or (H, W) grayscale, float in [0, 1].
+            settings: How to run.
+            cancel: Polled before every tile; when it returns True, :class:`Cancelled` is raised.
+
+        Yields:
+            Progress after every tile of every pass, TileUpdate for each finished tile of the
+            first pass, and the DenoiseResult last. On CUDA out-of-memory the run restarts with
+            half the tile size (announced by a Progress with ``total == 0``).
+        """
+        rgb = self._prepare(image, settings)
+        start = time.perf_counter()
+        while True:
+            try:
+                result = yield from self._run_passes(rgb, settings, cancel)
+                break
+            except torch.OutOfMemoryError:
+                if self._device.type == "cuda":
+                    torch.cuda.empty_cache()
+                settings = self._smaller_tiles(settings, rgb.shape[:2])
+            yield Progress(0, 0, f"out of memory; retrying with tile {settings.tile}")
+        result.seconds = time.perf_counter() - start
+        yield result
+
+    def attention_at(self, image: np.ndarray, pixel: tuple[int, int], block: int,
+                     settings: RunSettings | None = None, *, context: int = 2) -> AttentionView:
+        """Attention weights of ``pixel``'s token in ``block``, computed on a small crop.
+
+        The crop is the pixel's window and up to ``context`` windows on each side, inside (and
+        window-aligned with) the tile that owns the pixel in :meth:`run`; it gets that tile's
+        first-pass keep-maps and input mask. Blocks 0 and 1 see exactly what a full run sees;
+        deeper blocks an approximation that improves with ``context``.
+
+        Args:
+            image: As for :meth:`run`.
+            pixel: Query (y, x).
+            block: Global block index.
+            settings: Masks, seed and tiling as for :meth:`run` (passes are ignored).
+            context: Windows of context on each side (>= 1).
+        """
+        settings = settings or RunSettings()
+        rgb = self._prepare(image, replace(settings, probe_blocks=(block,), focus=None))
+        y, x = (_check_int("pixel", v, 0) for v in pixel)
+        h, w = rgb.shape[:2]
+        if y >= h or x >= w:
+            raise ValueError(f"pixel {(y, x)} is outside the {h}x{w} image")
+        _check_int("context", context, 1)
+        tiles = self._plan(h, w, settings)
+        tile = next(t for t in tiles if t.owns(y, x))
+        ws = self.config.window_size
+        y0, y1 = context_span(y, tile.y0, tile.y1, ws, context)
+        x0, x1 = context_span(x, tile.x0, tile.x1, ws, context)
+        with torch.inference_mode():
+            full, _ = self._input_mask(self._to_tensor(rgb), settings, 0)
+            keep = self._keep_maps(settings, 0, tile)
+            if keep is not None:
+                hp, wp = self.model.padded_size(y1 - y0, x1 - x0)
+                keep = keep[:, :, y0 - tile.y0:y0 - tile.y0 + hp, x0 - tile.x0:x0 - tile.x0 + wp]
+            probe = ProbeRequest((block,), (block,), ((y - y0, x - x0),))
+            with self._autocast(settings.precision):
+                _, found = self.model(full[:, :, y0:y1, x0:x1], keep_maps=keep, probe=probe)
+        att = found.attention[0]
+        return AttentionView(
+            block, (y, x), att.weights[0].float().cpu().numpy(),
+            att.key_rows.cpu().numpy() + y0, att.key_cols.cpu().numpy() + x0,
+            found.keep_maps[block][0].to(torch.uint8).cpu().numpy(), (y0, x0, y1, x1))
+
+    # ------------------------------------------------------------------ the passes
+
+    def _run_passes(self, rgb: np.ndarray, settings: RunSettings,
+                    cancel: Callable[[], bool] | None
+                    ) -> Generator[Progress | TileUpdate, None, DenoiseResult]:
+        h, w = rgb.shape[:2]
+        tiles = self._plan(h, w, settings)
+        keep_maps = {b: np.ones((h, w), np.uint8) for b in settings.probe_blocks}
+        stats = PassStats() if settings.passes > 1 else None
+        input_keep, image = None, np.empty(0)
+        full = self._to_tensor(rgb)
+        for index in range(settings.passes):
+            with torch.inference_mode():
+                masked, keep = self._input_mask(full, settings, index)
+            if keep is not None and index == 0:
+                input_keep = keep[0, 0].float().cpu().numpy()
+            image = yield from self._run_pass(masked, tiles, settings, index, cancel,
+                                              keep_maps if index == 0 else {})
+            if stats is not None:
+                stats.add(image)
+        if stats is not None and stats.mean is not None:
+            image = np.clip(stats.mean, 0.0, 1.0)
+        std = stats.std() if stats is not None else None
+        return DenoiseResult(image, std, input_keep, keep_maps, 0.0, str(self._device), settings)
+
+    def _run_pass(self, x: Tensor, tiles: list[Tile], settings: RunSettings, pass_index: int,
+                  cancel: Callable[[], bool] | None, keep_maps: dict[int, np.ndarray]
+                  ) -> Generator[Progress | TileUpdate, None, np.ndarray]:
+        canvas = TileCanvas(x.shape[2], x.shape[3], settings.overlap)
+        total = len(tiles) * settings.passes
+        for n, tile in enumerate(order_by_focus(tiles, settings.focus)):
+            if cancel is not None and cancel():
+                raise Cancelled(f"cancelled before tile {n + 1}/{len(tiles)} of pass {pass_index + 1}")
+            out = self._denoise_tile(x, tile, settings, pass_index, keep_maps)
+            blended = canvas.add(tile, out)
+            if pass_index == 0:
+                yield TileUpdate(tile.y0, tile.x0, tile.y1, tile.x1, pass_index, blended)
+            yield Progress(pass_index * len(tiles) + n + 1, total,
+                           f"pass {pass_index + 1}/{settings.passes}, tile {n + 1}/{len(tiles)}")
+        return canvas.image()
+
+    def _denoise_tile(self, x: Tensor, tile: Tile, settings: RunSettings, pass_index: int,
+                      keep_maps: dict[int, np.ndarray]) -> np.ndarray:
+        """Run one tile; paint its core into ``keep_maps``. Returns (h, w, 3) float32."""
+        probe = ProbeRequest(keep_map_blocks=tuple(keep_maps)) if keep_maps else None
+        with torch.inference_mode(), self._autocast(settings.precision):
+            keep = self._keep_maps(settings, pass_index, tile)
+            out = self.model(x[:, :, tile.y0:tile.y1, tile.x0:tile.x1], keep_maps=keep, probe=probe)
+            if probe is not None:
+                out, found = out
+                _paint_cores(keep_maps, found.keep_maps, tile)
+            return out[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _prepare(self, image: np.ndarray, settings: RunSettings) -> np.ndarray:
+        if not isinstance(settings, RunSettings):
+            raise TypeError(f"settings must be RunSettings, got {type(settings).__name__}")
+        n = self.config.num_blocks
+        bad = [b for b in settings.probe_blocks if b >= n]
+        if bad:
+            raise ValueError(f"probe blocks {bad} out of range: the network has {n} blocks")
+        rgb = as_rgb(image)
+        # Reflection padding to the window size needs more pixels than it adds.
+        least = self.config.window_size // 2 + 1
+        if min(rgb.shape[:2]) < least:
+            raise ValueError(f"image is {rgb.shape[0]}x{rgb.shape[1]}; the network needs at least "
+                             f"{least} pixels per side")
+        return rgb
+
+    def _to_tensor(self, rgb: np.ndarray) -> Tensor:
+        """(H, W, 3) numpy -> (1, 3, H, W) on the device."""
+        return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self._device)
+
+    def _plan(self, height: int, width: int, settings: RunSettings) -> list[Tile]:
+        ws = self.config.window_size
+        return plan_tiles(height, width, self._tile_side(settings.tile), settings.overlap, ws)
+
+    def _tile_side(self, tile: int) -> int:
+        ws = self.config.window_size
+        return -(-tile // ws) * ws
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self._device).manual_seed(seed)
+
+    def _keep_maps(self, settings: RunSettings, pass_index: int, tile: Tile) -> Tensor | None:
+        """Attention keep-maps (num_blocks, 1, Hp, Wp) of a tile, or None without a mask."""
+        if settings.attn_mask_ratio <= 0:
+            return None
+        hp, wp = self.model.padded_size(*tile.shape)
+        generator = self._generator(stream_seed(settings.seed, pass_index, tile.index))
+        return draw_keep_maps(self.config.num_blocks, 1, hp, wp, settings.attn_mask_ratio,
+                              generator, self._device)
+
+    def _input_mask(self, x: Tensor, settings: RunSettings, pass_index: int
+                    ) -> tuple[Tensor, Tensor | None]:
+        """Input-masked image and its keep-map (1, 1, H, W), or ``(x, None)`` when off."""
+        if settings.input_mask_ratio <= 0:
+            return x, None
+        generator = self._generator(stream_seed(settings.seed, pass_index, INPUT_MASK_STREAM))
+        return apply_input_mask(x, settings.input_mask_ratio, generator)
+
+    def _autocast(self, precision: str) -> contextlib.AbstractContextManager[Any]:
+        # "auto" is bf16 on CUDA only for now: CPU bf16 is slower without AMX and not yet checked.
+        bf16 = precision == "bf16" or (precision == "auto" and self._device.type == "cuda")
+        return autocast_context(self._device, "bf16" if bf16 else "fp32")
+
+    def _smaller_tiles(self, settings: RunSettings, size: tuple[int, int]) -> RunSettings:
+        """Settings with half the tile size, for a retry after running out of memory."""
+        ws = self.config.window_size
+        current = self._tile_side(settings.tile) if settings.tile else max(size)
+        tile = current // 2 // ws * ws
+        if tile < _MIN_RETRY_WINDOWS * ws:
+            raise torch.OutOfMemoryError(f"out of memory even with {current}-pixel tiles")
+        return replace(settings, tile=tile, overlap=min(settings.overlap, tile // 4))
+
+
+def _paint_cores(target: dict[int, np.ndarray], found: dict[int, Tensor], tile: Tile) -> None:
+    """Copy each block's keep-map over the tile's core into the image-sized maps."""
+    cy0, cx0, cy1, cx1 = tile.core
+    for block, keep in found.items():
+        local = keep[0, cy0 - tile.y0:cy1 - tile.y0, cx0 - tile.x0:cx1 - tile.x0]
+        target[block][cy0:cy1, cx0:cx1] = local.to(torch.uint8).cpu().numpy()
+

@@ -1,0 +1,241 @@
+"""Overlapping tiles over an image, and the accumulators that blend tiles and passes.
+
+Tiles along each axis start every ``tile - overlap`` pixels, rounded to the network's window
+size so that tiles share the whole image's window grid; the last one stretches to the image
+edge. Each tile's output is weighted by a raised-cosine ramp over ``overlap`` pixels on every
+side that has a neighbour (weight 1 elsewhere), and the weighted sum is divided by the summed
+weights (:class:`TileCanvas`). :class:`PassStats` keeps the running mean and standard deviation
+of several passes. Both hold a fixed number of image-sized float32 arrays, so memory does not
+grow with the number of tiles or passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "PassStats",
+    "Tile",
+    "TileCanvas",
+    "axis_spans",
+    "blend_window",
+    "context_span",
+    "order_by_focus",
+    "plan_tiles",
+]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of an image.
+
+    Attributes:
+        index: Row-major position in the tile grid; identifies the tile independently of the
+            order in which tiles are processed (random masks are seeded from it).
+        y0: First row.
+        x0: First column.
+        y1: One past the last row.
+        x1: One past the last column.
+        core: (y0, x0, y1, x1) of the pixels this tile owns: every pixel is owned by exactly
+            one tile, the one whose centre region it lies in (the overlap is split in the middle).
+    """
+
+    index: int
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    core: tuple[int, int, int, int]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the tile."""
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    def contains(self, y: int, x: int) -> bool:
+        """Whether pixel (y, x) lies in this tile."""
+        return self.y0 <= y < self.y1 and self.x0 <= x < self.x1
+
+    def owns(self, y: int, x: int) -> bool:
+        """Whether pixel (y, x) lies in this tile's core."""
+        cy0, cx0, cy1, cx1 = self.core
+        return cy0 <= y < cy1 and cx0 <= x < cx1
+
+
+def axis_spans(length: int, tile: int, overlap: int, multiple: int = 1
+               ) -> list[tuple[int, int, int, int]]:
+    """Tile spans along one axis.
+
+    Tiles start at multiples of ``multiple`` (the network's window size), so every tile sees the
+    same window grid as the whole image would; the last tile ends at the image edge and may be
+    up to ``multiple - 1`` pixels longer than the others (so it is never too short to pad).
+
+    Args:
+        length: Image size along the axis (>= 1).
+        tile: Tile size, a multiple of ``multiple``; 0 or >= ``length`` gives one span.
+        overlap: Minimum overlap of neighbouring tiles, 0 <= overlap < tile. The overlap is
+            at least ``tile - (tile - overlap) // multiple * multiple``, and at most
+            ``tile - multiple`` when the step would otherwise be 0.
+        multiple: Alignment of tile starts.
+
+    Returns:
+        (start, stop, core_start, core_stop) per tile, in increasing order; the cores
+        split every overlap in the middle and together cover the axis once.
+    """
+    if length < 1 or multiple < 1:
+        raise ValueError(f"length and multiple must be >= 1, got {length} and {multiple}")
+    if tile <= 0 or tile >= length:
+        return [(0, length, 0, length)]
+    if tile % multiple or not 0 <= overlap < tile:
+        raise ValueError(f"need a tile that is a multiple of {multiple} and 0 <= overlap < tile, "
+                         f"got tile {tile}, overlap {overlap}")
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    last = (length - tile) // multiple * multiple
+    starts = list(range(0, last, step)) + [last]
+    stops = [s + tile for s in starts[:-1]] + [length]
+    cuts = [0] + [(nxt + stop) // 2 for stop, nxt in zip(stops, starts[1:], strict=False)]
+    cuts.append(length)
+    return [(s, stops[i], cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
+    """Cover a ``height`` x ``width`` image with overlapping tiles (see :func:`axis_spans`).
+
+    Args:
+        height: Image height.
+        width: Image width.
+        tile: Tile side (0 = one tile over the whole image).
+        overlap: Minimum overlap of neighbouring tiles.
+        multiple: Alignment of tile starts (the window size).
+
+    Returns:
+        The tiles in row-major order (``Tile.index`` equals the list position).
+    """
+    rows = axis_spans(height, tile, overlap, multiple)
+    cols = axis_spans(width, tile, overlap, multiple)
+    tiles = []
+    for ry0, ry1, cy0, cy1 in rows:
+        for rx0, rx1, cx0, cx1 in cols:
+            tiles.append(Tile(len(tiles), ry0, rx0, ry1, rx1, (cy0, cx0, cy1, cx1)))
+    return tiles
+
+
+def _ramp(size: int, overlap: int, before: bool, after: bool) -> np.ndarray:
+    """1-D weights: a raised cosine rising over ``overlap`` samples at each flagged end."""
+    weights = np.ones(size, dtype=np.float32)
+    width = min(overlap, size // 2)
+    if width <= 0:
+        return weights
+    # Strictly positive (offset by half a sample) so every pixel keeps a non-zero weight.
+    rise = np.sin(0.5 * np.pi * (np.arange(width) + 0.5) / width) ** 2
+    if before:
+        weights[:width] = rise
+    if after:
+        weights[size - width:] = np.minimum(weights[size - width:], rise[::-1])
+    return weights
+
+
+def blend_window(tile: Tile, height: int, width: int, overlap: int) -> np.ndarray:
+    """Blending weights of ``tile`` in an image of ``height`` x ``width``.
+
+    Sides on the image border keep weight 1, so a lone tile is weighted uniformly.
+
+    Returns:
+        (tile height, tile width) float32 weights in (0, 1].
+    """
+    h, w = tile.shape
+    wy = _ramp(h, overlap, tile.y0 > 0, tile.y1 < height)
+    wx = _ramp(w, overlap, tile.x0 > 0, tile.x1 < width)
+    return wy[:, None] * wx[None, :]
+
+
+def order_by_focus(tiles: list[Tile], focus: tuple[int, int] | None) -> list[Tile]:
+    """Tiles sorted by the distance of their centre to ``focus`` (y, x); unchanged if None."""
+    if focus is None:
+        return list(tiles)
+    fy, fx = focus
+
+    def distance(t: Tile) -> tuple[float, int]:
+        return math.hypot((t.y0 + t.y1) / 2 - fy, (t.x0 + t.x1) / 2 - fx), t.index
+
+    return sorted(tiles, key=distance)
+
+
+def context_span(v: int, start: int, stop: int, multiple: int, context: int) -> tuple[int, int]:
+    """Span inside [start, stop) of ``v``'s window and ``context`` windows each side.
+
+    Windows are ``multiple`` wide and aligned with ``start`` (a tile's first row or column).
+    """
+    window = (v - start) // multiple
+    return (start + max(0, window - context) * multiple,
+            min(stop, start + (window + context + 1) * multiple))
+
+
+class TileCanvas:
+    """Blends tile outputs into one image with the weights of :func:`blend_window`.
+
+    Holds two accumulators, a weighted sum (H, W, C) and the summed weights (H, W, 1), in
+    float32; results are clipped to [0, 1].
+
+    Args:
+        height: Image height.
+        width: Image width.
+        overlap: The tiling's overlap (the width of the blending ramps).
+        channels: Channels of the tile outputs.
+    """
+
+    def __init__(self, height: int, width: int, overlap: int, channels: int = 3) -> None:
+        self.height, self.width, self.overlap = height, width, overlap
+        self._sum = np.zeros((height, width, channels), np.float32)
+        self._weight = np.zeros((height, width, 1), np.float32)
+
+    def add(self, tile: Tile, values: np.ndarray) -> np.ndarray:
+        """Blend in a tile's (h, w, C) output; returns the blended tile region so far.
+
+        A pixel's value in the region returned by the last tile covering it is final, so
+        painting the returned regions in order reproduces :meth:`image` exactly.
+        """
+        region = np.s_[tile.y0:tile.y1, tile.x0:tile.x1]
+        weight = blend_window(tile, self.height, self.width, self.overlap)[..., None]
+        self._sum[region] += values * weight
+        self._weight[region] += weight
+        return self._normalise(region)
+
+    def image(self) -> np.ndarray:
+        """The blended image (H, W, C) float32 in [0, 1]; NaN where no tile was added."""
+        return self._normalise(np.s_[:, :])
+
+    def _normalise(self, region: tuple[slice, slice]) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.clip(self._sum[region] / self._weight[region], 0.0, 1.0)
+
+
+class PassStats:
+    """Running per-pixel mean and standard deviation of images (Welford's method, float32).
+
+    Holds two image-sized accumulators, whatever the number of images added.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, image: np.ndarray) -> None:
+        """Add one (H, W, C) image."""
+        self.count += 1
+        if self.mean is None or self.m2 is None:
+            self.mean, self.m2 = image.copy(), np.zeros_like(image)
+            return
+        delta = image - self.mean
+        self.mean += delta / np.float32(self.count)
+        self.m2 += delta * (image - self.mean)
+
+    def std(self) -> np.ndarray:
+        """Per-pixel standard deviation (``ddof=0``) of the images added so far."""
+        if self.m2 is None:
+            raise ValueError("no image was added")
+        return np.sqrt(self.m2 / np.float32(self.count))
