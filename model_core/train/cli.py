@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", type=Path, default=DEFAULT_VAL_DIR,
                         help="validation folder ('none' to skip)")
     parser.add_argument("--iterations", type=int, help="total iterations (default: the paper's 450k)")
+    parser.add_argument("--patch", type=int, help="side of the training crops (default 64)")
     parser.add_argument("--batch", type=int, help="patches per iteration and process (default 8)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
     parser.add_argument("--milestones", type=int, nargs="*", help="learning-rate decay iterations")
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_FIELDS = ("iterations", "batch", "lr", "milestones", "ema_decay", "precision", "checkpoint_every",
+_FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "ema_decay", "precision", "checkpoint_every",
            "val_every", "val_limit", "workers", "seed")
 
 

@@ -62,7 +62,8 @@ class PatchDataset(Dataset):
         if index not in self._cache:
             img = cv2.imread(str(self.files[index]), cv2.IMREAD_COLOR)
             if img is None or min(img.shape[:2]) < self.patch:
-                LOG.warning("skipping unusable training image %s", self.files[index])
+                LOG.warning("skipping training image %s: unreadable or smaller than %d px",
+                            self.files[index], self.patch)
                 img = None
             else:
                 img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -77,7 +78,8 @@ class PatchDataset(Dataset):
             if img is not None:
                 break
         else:
-            raise RuntimeError("no usable training image")
+            raise RuntimeError(
+                f"no usable training image: all are unreadable or smaller than {self.patch} px")
         y = int(rng.integers(img.shape[0] - self.patch + 1))
         x = int(rng.integers(img.shape[1] - self.patch + 1))
         crop = augment(img[y:y + self.patch, x:x + self.patch], int(rng.integers(8)))

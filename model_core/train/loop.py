@@ -41,6 +41,8 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.MultiStepLR
     iteration: int = 0
     elapsed: float = 0.0
+    world: int = 1
+    precision: str = "fp32"
 
 
 def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:

@@ -106,12 +106,15 @@ def setup_distributed(device_name: str | None) -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
-def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
-          init: Path | None = None, resume: bool = False, progress: bool = True) -> Path:
-    """Train (or continue) a run and export its EMA weights.
+def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
+        init: Path | None = None, resume: bool = False, progress: bool = True) -> TrainState:
+    """Train (or continue) a run up to ``cfg.iterations``; Ctrl-C or SIGTERM stop it early.
+
+    A checkpoint is written every ``cfg.checkpoint_every`` iterations and at exit.
+    Under torchrun every process trains its replica through DDP.
 
     Returns:
-        The exported ``model.safetensors`` in ``paths.out_dir``.
+        The final state of this process.
     """
     rank, world, device = setup_distributed(device_name)
     precision = resolve_precision(cfg.precision, device)
@@ -122,9 +125,7 @@ def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
         LOG.info("resumed %s at iteration %d", paths.checkpoint, state.iteration)
     elif init is not None:
         warm_start(state, init)
-    net = state.model
-    if world > 1:
-        net = DistributedDataParallel(state.model)
+    net = DistributedDataParallel(state.model) if world > 1 else state.model
     log = CsvLog(paths.out_dir / "log.csv") if rank == 0 else None
     try:
         with sigterm_as_interrupt():
@@ -132,12 +133,28 @@ def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
     except KeyboardInterrupt:
         LOG.warning("interrupted at iteration %d; checkpoint written", state.iteration)
     finally:
-        if is_main_process():
+        if rank == 0:
             save_checkpoint(state, cfg, paths.checkpoint)
+    state.world = world
+    state.precision = precision
+    return state
+
+
+def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
+          init: Path | None = None, resume: bool = False, progress: bool = True) -> Path:
+    """:func:`fit`, then export the EMA weights with a model card (on rank 0).
+
+    Returns:
+        The exported ``model.safetensors`` in ``paths.out_dir``.
+    """
+    state = fit(cfg, paths, device_name=device_name, init=init, resume=resume, progress=progress)
     out = paths.out_dir / "model.safetensors"
     if is_main_process():
-        save_weights(state.ema, out, _card(state, cfg, device, precision, world, paths),
+        device = next(state.model.parameters()).device
+        save_weights(state.ema, out, _card(state, cfg, device, state.precision, state.world, paths),
                      overwrite=True)
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return out
 
 

@@ -1,0 +1,26 @@
+"""Shared fixtures: where the reference material beside the project lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURE = SHARED / "reference" / "parity_fixture.safetensors"
+
+
+@pytest.fixture(scope="session")
+def parity_fixture() -> dict:
+    """The official-code oracle tensors (skips when ../shared is not beside the project)."""
+    if not FIXTURE.is_file():
+        pytest.skip(f"parity fixture not found at {FIXTURE}")
+    from safetensors.torch import load_file
+
+    return load_file(str(FIXTURE))
+
+
+@pytest.fixture(scope="session")
+def official_state(parity_fixture: dict) -> dict:
+    """The fixture's ``state.*`` tensors under their official names."""
+    return {k.removeprefix("state."): v for k, v in parity_fixture.items() if k.startswith("state.")}

@@ -1,0 +1,124 @@
+"""Training: presets, exact resume, interruption, bad data, DDP replicas, the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model_core.network.checkpoint import load_weights
+from model_core.train import run as run_module
+from model_core.train.cli import main as train_main
+from model_core.train.config import TrainConfig
+from model_core.train.run import RunPaths, fit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), (5, 5), 2)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    return folder
+
+
+def tiny_cfg(**changes) -> TrainConfig:
+    base = dict(model_size="tiny", patch=16, batch=2, iterations=4, checkpoint_every=2,
+                val_every=0, workers=0, precision="fp32")
+    return TrainConfig.preset_config("masked", **{**base, **changes})
+
+
+def test_presets_differ_only_in_the_masks():
+    masked = TrainConfig.preset_config("masked").to_dict()
+    baseline = TrainConfig.preset_config("baseline").to_dict()
+    assert {k for k in masked if masked[k] != baseline[k]} == {"preset", "input_mask", "attn_mask_ratio"}
+    assert masked["attn_mask_ratio"] == 0.75 and masked["input_mask"] == [0.8, 0.9]
+    assert baseline["attn_mask_ratio"] == 0.0 and baseline["input_mask"] is None
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_dict({"preset": "masked", "learning_rate": 1})
+
+
+def test_resume_continues_exactly(data_dir, tmp_path):
+    straight = fit(tiny_cfg(), RunPaths(tmp_path / "a", data_dir, None), progress=False)
+    fit(tiny_cfg(iterations=2), RunPaths(tmp_path / "b", data_dir, None), progress=False)
+    resumed = fit(tiny_cfg(), RunPaths(tmp_path / "b", data_dir, None), resume=True, progress=False)
+    assert resumed.iteration == straight.iteration == 4
+    for name in ("model", "ema"):
+        ours, theirs = getattr(resumed, name).state_dict(), getattr(straight, name).state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
+    assert resumed.optimizer.state_dict()["state"][0]["step"] == 4
+
+
+def test_interrupt_writes_a_checkpoint(data_dir, tmp_path, monkeypatch):
+    real_step = run_module.train_step
+    calls = []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "train_step", step)
+    state = fit(tiny_cfg(iterations=10, checkpoint_every=100), RunPaths(tmp_path, data_dir, None),
+                progress=False)
+    assert state.iteration == 2
+    payload = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert payload["iteration"] == 2
+
+
+def test_unreadable_training_image_is_skipped(data_dir, tmp_path, caplog):
+    (data_dir / "broken.png").write_bytes(b"not an image at all")
+    with caplog.at_level(logging.WARNING):
+        state = fit(tiny_cfg(iterations=6), RunPaths(tmp_path, data_dir, None), progress=False)
+    assert state.iteration == 6
+    assert "broken.png" in caplog.text
+
+
+def test_train_command_exports_weights_and_card(data_dir, tmp_path):
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "v.png"), np.full((24, 24, 3), 120, np.uint8))
+    out = tmp_path / "run"
+    code = train_main([
+        "--preset", "baseline", "--size", "tiny", "--out", str(out), "--data", str(data_dir),
+        "--val", str(val), "--iterations", "2", "--batch", "2", "--patch", "16", "--val-every", "2",
+        "--workers", "0", "--precision", "fp32", "--no-progress"])
+    assert code == 0
+    loaded = load_weights(out / "model.safetensors")
+    assert loaded.card["iterations"] == 2 and loaded.card["train_config"]["preset"] == "baseline"
+    assert "val_unseen_psnr" in (out / "log.csv").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ddp_replicas_stay_identical(data_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+           str(ROOT / "tests" / "core" / "ddp_worker.py"), str(data_dir), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = torch.load(tmp_path / "replica0.pt", weights_only=True)
+    second = torch.load(tmp_path / "replica1.pt", weights_only=True)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["iteration"] == 3
