@@ -10,6 +10,7 @@ import os
 import platform
 import signal
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.ema.load_state_dict(payload["ema"])
     state.optimizer.load_state_dict(payload["optimizer"])
     state.scheduler.load_state_dict(payload["scheduler"])
+    # The schedule of the current config applies (equal to the saved one unless changed).
+    state.scheduler.milestones = Counter(cfg.milestones)
     state.iteration = int(payload["iteration"])
     state.elapsed = float(payload["elapsed"])
 
