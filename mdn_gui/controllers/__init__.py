@@ -1,0 +1,1 @@
+"""Controllers: the writers of the document; Qt objects, but no widgets."""

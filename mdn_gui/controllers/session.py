@@ -1,0 +1,404 @@
+"""The session controller: opens images, applies noise, runs denoisers. No widgets.
+
+It is the only writer of the :class:`~mdn_gui.state.Document`. Model work goes to the
+single :class:`~mdn_gui.workers.Worker`; every job gets a fresh generation and results
+of stale generations are dropped here, so a late answer can never overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from mdn_gui import catalog as cat
+from mdn_gui.jobs import (
+    NOISE,
+    GenerationBoard,
+    JobCancelled,
+    JobFailed,
+    JobProgress,
+    JobTile,
+    MetricsDone,
+    MetricsJob,
+    NoiseDone,
+    NoiseJob,
+    RunDone,
+    RunJob,
+    metrics_channel,
+    run_channel,
+)
+from mdn_gui.samples import load_sample
+from mdn_gui.state import (
+    CLEAN,
+    MODEL_LAYERS,
+    NETWORK_MODELS,
+    NOISY,
+    Document,
+    ModelSettings,
+)
+from mdn_gui.workers import WorkerThread
+from model_core.engine import RunSettings
+from model_core.imageio import read_image
+from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
+
+GUI_NOISE_BUDGET_S = 0.05
+MAX_RATIO = 0.95
+RESULT_LAYERS = tuple(dict.fromkeys(MODEL_LAYERS.values()))
+
+
+class NoiseCost:
+    """Predicts how long a noise type takes, to keep slow ones off the GUI thread."""
+
+    def __init__(self) -> None:
+        self._seconds_per_pixel: dict[str, float] = {}
+
+    def predict(self, kind: str, pixels: int) -> float:
+        """Expected seconds (0 when never measured: the first call measures it)."""
+        return self._seconds_per_pixel.get(kind, 0.0) * pixels
+
+    def record(self, kind: str, pixels: int, seconds: float) -> None:
+        self._seconds_per_pixel[kind] = seconds / max(pixels, 1)
+
+
+class SessionController(QObject):
+    """Everything a session does, callable from views, tests and the command line.
+
+    Signals:
+        run_progress (done, total, message): progress of the newest active run.
+        running_changed (running): whether any run is in flight.
+        run_finished (layer): a current run's result landed in the document.
+        run_failed (message): a run could not start or failed.
+        message (text): something worth showing in the status bar.
+    """
+
+    run_progress = Signal(int, int, str)
+    running_changed = Signal(bool)
+    run_finished = Signal(str)
+    run_failed = Signal(str)
+    message = Signal(str)
+
+    def __init__(
+        self,
+        document: Document | None = None,
+        catalog: cat.ModelCatalog | None = None,
+        *,
+        debounce_ms: int = 300,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.doc = document or Document()
+        self.catalog = catalog if catalog is not None else cat.ModelCatalog.discover()
+        self.board = GenerationBoard()
+        self.backend = WorkerThread(self.board, self)
+        self.auto_run = True
+        self.focus: tuple[int, int] | None = None
+        self._active: dict[str, int] = {}
+        self._noise_cost = NoiseCost()
+        self._noise_gen = 0
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(debounce_ms)
+        self._debounce.timeout.connect(self._scheduled_run)
+        worker = self.backend.worker
+        worker.progressed.connect(self._on_progress)
+        worker.tile_ready.connect(self._on_tile)
+        worker.run_done.connect(self._on_run_done)
+        worker.noise_done.connect(self._on_noise_done)
+        worker.metrics_done.connect(self._on_metrics_done)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        if self.catalog.masked is None and self.catalog.custom is None:
+            self.doc.update_model(model="baseline" if self.catalog.baseline else "nlm", attn_ratio=0.0)
+
+    # ------------------------------------------------------------------ opening images
+
+    def open_sample(self, name: str) -> None:
+        """Open a built-in sample as the clean image."""
+        self.load_array(name, load_sample(name))
+
+    def open_image(self, path: str | Path, *, noisy: bool = False) -> None:
+        """Open an image file as the clean image, or as a real noisy photo without reference.
+
+        Raises:
+            ImageReadError: If the file cannot be read.
+        """
+        loaded = read_image(path)
+        self.load_array(Path(path).name, loaded.rgb, noisy=noisy, path=Path(path))
+
+    def load_array(
+        self, name: str, image: np.ndarray, *, noisy: bool = False, path: Path | None = None
+    ) -> None:
+        """Make ``image`` the session's source."""
+        self.cancel()
+        self.doc.set_source(name, image, noisy=noisy, path=path)
+        if noisy:
+            self._noisy_changed()
+        else:
+            self.refresh_noise()
+
+    def open_result(self, path: str | Path) -> str:
+        """Open an image file as an extra result layer; returns its key.
+
+        Raises:
+            ImageReadError: If the file cannot be read.
+            ValueError: If its size differs from the source image.
+        """
+        loaded = read_image(path)
+        size = self.doc.image_size
+        if size is not None and loaded.shape != size:
+            raise ValueError(
+                f"{Path(path).name} is {loaded.shape[1]}x{loaded.shape[0]}, the image is {size[1]}x{size[0]}"
+            )
+        key = f"opened:{Path(path).name}"
+        self.doc.set_layer(key, loaded.rgb, label=Path(path).stem, info=f"opened from {path}")
+        self.request_metrics(key)
+        return key
+
+    # ------------------------------------------------------------------ noise
+
+    def set_noise(self, **changes: Any) -> None:
+        """Change the noise (``kind``, ``level``, ``seed``); a new type gets its default level."""
+        if "kind" in changes and "level" not in changes and changes["kind"] != self.doc.noise.kind:
+            changes["level"] = NOISE_TYPES[changes["kind"]].default_level
+        if changes.get("kind", self.doc.noise.kind) not in NOISE_TYPES:
+            raise ValueError(f"unknown noise type {changes['kind']!r}")
+        spec = NoiseSpec(changes.get("kind", self.doc.noise.kind), changes.get("level", self.doc.noise.level))
+        changes.update(kind=spec.kind, level=spec.level)
+        if self.doc.update_noise(**changes):
+            self.refresh_noise()
+
+    def refresh_noise(self) -> None:
+        """Recompute the noisy image; fast noise on the GUI thread, slow noise in the worker."""
+        clean = self.doc.clean
+        if clean is None:
+            return
+        noise = self.doc.noise
+        self._noise_gen = self.board.issue(NOISE)
+        pixels = clean.shape[0] * clean.shape[1]
+        if self._noise_cost.predict(noise.kind, pixels) > GUI_NOISE_BUDGET_S:
+            self.cancel_runs()
+            self.backend.submit(NoiseJob(self._noise_gen, clean, noise.kind, noise.level, noise.seed))
+            return
+        start = time.perf_counter()
+        noisy = apply_noise(clean, NoiseSpec(noise.kind, noise.level), noise.seed)
+        self._noise_cost.record(noise.kind, pixels, time.perf_counter() - start)
+        self._set_noisy(noisy)
+
+    def _on_noise_done(self, done: NoiseDone) -> None:
+        if not self.board.is_current(NOISE, done.gen):
+            return
+        clean = self.doc.clean
+        if clean is not None:
+            self._noise_cost.record(self.doc.noise.kind, clean.shape[0] * clean.shape[1], done.seconds)
+        self._set_noisy(done.image)
+
+    def _set_noisy(self, noisy: np.ndarray) -> None:
+        spec = NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
+        self.doc.set_layer(NOISY, noisy, label=f"noisy ({spec})", info=f"{spec}, seed {self.doc.noise.seed}")
+        self._noisy_changed()
+
+    def _noisy_changed(self) -> None:
+        """The input of every model changed: old results are stale."""
+        self.cancel_runs()
+        for key in RESULT_LAYERS:
+            self.doc.remove_layer(key)
+        self.request_metrics(NOISY)
+        for key in self.doc.result_keys():
+            self.request_metrics(key)
+        if self.auto_run:
+            self.schedule_run()
+
+    def request_metrics(self, key: str) -> None:
+        """Compute PSNR/SSIM of a layer against the clean image in the worker."""
+        layer, clean = self.doc.layers.get(key), self.doc.clean
+        if layer is None or clean is None or key == CLEAN or layer.image.shape != clean.shape:
+            return
+        gen = self.board.issue(metrics_channel(key))
+        self.backend.submit(MetricsJob(gen, key, layer.version, layer.image, clean))
+
+    def _on_metrics_done(self, done: MetricsDone) -> None:
+        if self.board.is_current(metrics_channel(done.key), done.gen):
+            self.doc.set_metrics(done.key, done.version, done.metrics)
+
+    # ------------------------------------------------------------------ models
+
+    def set_model(self, **changes: Any) -> None:
+        """Change the model settings; a different model starts at its training ratio."""
+        for name in ("attn_ratio", "input_ratio"):
+            if name in changes and not 0.0 <= changes[name] <= MAX_RATIO:
+                raise ValueError(f"{name} must be in [0, {MAX_RATIO}], got {changes[name]}")
+        choice = changes.get("model", self.doc.model.model)
+        switched = choice != self.doc.model.model
+        if switched and "attn_ratio" not in changes and choice in NETWORK_MODELS:
+            changes["attn_ratio"] = cat.training_ratio(choice, self.catalog.path(choice))
+        changed = self.doc.update_model(**changes)
+        if switched:
+            self.show_result_of(choice)
+        if changed and self.auto_run:
+            self.schedule_run()
+
+    def show_result_of(self, choice: str) -> None:
+        """Show the layer of a model as B (its output is what the user wants to see)."""
+        self.doc.update_view(b=MODEL_LAYERS[choice])
+
+    def open_weights(self, path: str | Path) -> None:
+        """Use a weights file as the ``custom`` model and select it.
+
+        Raises:
+            FileNotFoundError: If the file does not exist (loading errors come from the worker).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such weights file")
+        self.catalog.custom = path
+        ratio = cat.training_ratio("custom", path)
+        changed = self.doc.update_model(model="custom", weights=path, attn_ratio=ratio)
+        if not changed:
+            self.doc.model_changed.emit(self.doc.model)  # same file reopened: views re-read
+        self.show_result_of("custom")
+        if self.auto_run:
+            self.schedule_run()
+
+    def run_settings(self, model: ModelSettings | None = None) -> RunSettings:
+        """Engine settings from the model settings."""
+        m = model or self.doc.model
+        return RunSettings(
+            attn_mask_ratio=m.attn_ratio,
+            input_mask_ratio=m.input_ratio,
+            passes=m.passes,
+            seed=m.seed,
+            tile=m.tile,
+            overlap=min(32, m.tile // 4),
+            focus=self.focus,
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    def schedule_run(self) -> None:
+        """Cancel what runs now and start a new run once the settings rest (debounced)."""
+        self.cancel_runs()
+        self._debounce.start()
+
+    def _scheduled_run(self) -> None:
+        if self.catalog.available(self.doc.model.model):
+            self.run_now()
+
+    def run_now(self, choice: str | None = None, *, attn_ratio: float | None = None) -> int | None:
+        """Start a run now; returns its generation, or None when it cannot start.
+
+        Args:
+            choice: Model to run (default: the selected one).
+            attn_ratio: Override of the attention-mask ratio (default: the settings').
+        """
+        self._debounce.stop()
+        choice = choice or self.doc.model.model
+        noisy = self.doc.noisy
+        if noisy is None:
+            self.run_failed.emit("Open an image first.")
+            return None
+        try:
+            ref = self.catalog.ref(choice)
+        except ValueError as exc:
+            self.run_failed.emit(str(exc))
+            return None
+        model = self.doc.model if attn_ratio is None else replace(self.doc.model, attn_ratio=attn_ratio)
+        layer = MODEL_LAYERS[choice]
+        gen = self.board.issue(run_channel(layer))
+        label = ref.label if choice != "custom" else f"{ref.label} (weights)"
+        self.doc.set_layer(layer, noisy.copy(), label=label, info="running", partial=True)
+        self._active[run_channel(layer)] = gen
+        if self.doc.view.b not in self.doc.layers or self.doc.view.b == self.doc.view.a:
+            self.doc.update_view(b=layer)
+        self.running_changed.emit(True)
+        self.backend.submit(
+            RunJob(gen, layer, ref, noisy, self.doc.clean, self.run_settings(model), model.device)
+        )
+        return gen
+
+    def run_all(self) -> list[int]:
+        """Run every available denoiser, each network at the ratio it was trained with."""
+        gens = []
+        for choice in ("masked", "baseline", "custom", "nlm"):
+            if self.catalog.available(choice):
+                ratio = (
+                    cat.training_ratio(choice, self.catalog.path(choice))
+                    if choice in NETWORK_MODELS
+                    else None
+                )
+                gen = self.run_now(choice, attn_ratio=ratio)
+                if gen is not None:
+                    gens.append(gen)
+        return gens
+
+    def cancel_runs(self) -> None:
+        """Make every in-flight run stale (it stops at its next tile)."""
+        self._debounce.stop()
+        self.board.cancel_matching("run:")
+        for channel in list(self._active):
+            self._finish(channel, remove_partial=True)
+
+    def cancel(self) -> None:
+        """The Cancel button: stop runs and slow noise."""
+        self.cancel_runs()
+        self.board.cancel(NOISE)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._active)
+
+    def _current(self, layer: str, gen: int) -> bool:
+        return self.board.is_current(run_channel(layer), gen)
+
+    def _finish(self, channel: str, *, remove_partial: bool) -> None:
+        self._active.pop(channel, None)
+        layer = self.doc.layers.get(channel.removeprefix("run:"))
+        if remove_partial and layer is not None and layer.partial:
+            self.doc.remove_layer(layer.key)
+        if not self._active:
+            self.running_changed.emit(False)
+
+    def _on_progress(self, event: JobProgress) -> None:
+        if event.channel.startswith("run:") and self.board.is_current(event.channel, event.gen):
+            self.run_progress.emit(event.done, event.total, event.message)
+
+    def _on_tile(self, tile: JobTile) -> None:
+        if self._current(tile.layer, tile.gen):
+            self.doc.paste_tile(tile.layer, tile.box, tile.image)
+
+    def _on_run_done(self, done: RunDone) -> None:
+        if not self._current(done.layer, done.gen):
+            return  # a stale run: its settings or input changed while it ran
+        layer = self.doc.set_layer(done.layer, done.image, info=done.info)
+        if done.metrics is not None:
+            self.doc.set_metrics(done.layer, layer.version, done.metrics)
+        self.doc.set_record(done.layer, done.record)
+        self._finish(run_channel(done.layer), remove_partial=False)
+        self.message.emit(f"{done.info}")
+        self.run_finished.emit(done.layer)
+
+    def _on_failed(self, failed: JobFailed) -> None:
+        if not self.board.is_current(failed.channel, failed.gen):
+            return
+        if failed.channel.startswith("run:"):
+            self._finish(failed.channel, remove_partial=True)
+            self.run_failed.emit(failed.message)
+        elif not failed.channel.startswith(("sweep", "attention")):
+            self.message.emit(f"Error: {failed.message}")
+
+    def _on_cancelled(self, cancelled: JobCancelled) -> None:
+        if cancelled.channel.startswith("run:") and not self._active:
+            self.message.emit("Run cancelled.")
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self) -> None:
+        """Cancel everything and stop the worker thread (waits for the current tile)."""
+        self._debounce.stop()
+        self.board.cancel_matching("")
+        self._active.clear()
+        self.backend.stop()

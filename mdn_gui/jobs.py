@@ -1,0 +1,245 @@
+"""What the GUI asks the worker to do, and what comes back: frozen dataclasses, no Qt.
+
+Every job carries the generation number it was issued under; the worker skips jobs whose
+generation is no longer the latest of their channel and the controller drops results of
+stale generations (see :class:`GenerationBoard`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mdn_gui.state import Metrics, RunRecord
+from model_core.engine import AttentionView, RunSettings
+
+NOISE, SWEEP, ATTENTION = "noise", "sweep", "attention"
+
+
+def run_channel(layer: str) -> str:
+    """Channel of the runs that write ``layer`` (runs into different layers coexist)."""
+    return f"run:{layer}"
+
+
+def metrics_channel(layer: str) -> str:
+    """Channel of the metrics of ``layer``."""
+    return f"metrics:{layer}"
+
+
+class GenerationBoard:
+    """The latest generation of each channel, shared by the GUI and worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, int] = {}
+        self._counter = 0
+
+    def issue(self, channel: str) -> int:
+        """A new generation for ``channel``; everything issued before on it becomes stale."""
+        with self._lock:
+            self._counter += 1
+            self._latest[channel] = self._counter
+            return self._counter
+
+    def cancel(self, channel: str) -> None:
+        """Make the current job of ``channel`` stale without issuing another."""
+        self.issue(channel)
+
+    def cancel_matching(self, prefix: str) -> None:
+        """Cancel every channel whose name starts with ``prefix``."""
+        with self._lock:
+            for channel in self._latest:
+                if channel.startswith(prefix):
+                    self._counter += 1
+                    self._latest[channel] = self._counter
+
+    def is_current(self, channel: str, gen: int) -> bool:
+        """Whether ``gen`` is still the latest generation of ``channel``."""
+        with self._lock:
+            return self._latest.get(channel) == gen
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A denoiser: a network weights file or a classical method.
+
+    Attributes:
+        choice: ``masked``, ``baseline``, ``custom``, ``nlm`` or ``bm3d``.
+        path: The weights file of a network (None for classical methods).
+        label: Name shown in plots.
+    """
+
+    choice: str
+    path: Path | None
+    label: str
+
+    @property
+    def is_network(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True, eq=False)
+class RunJob:
+    """Denoise ``image`` with ``model`` into the layer ``layer``."""
+
+    gen: int
+    layer: str
+    model: ModelRef
+    image: np.ndarray
+    clean: np.ndarray | None
+    settings: RunSettings
+    device: str
+
+    @property
+    def channel(self) -> str:
+        return run_channel(self.layer)
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseJob:
+    """Apply noise to the clean image (when it is too slow for the GUI thread)."""
+
+    gen: int
+    clean: np.ndarray
+    kind: str
+    level: float
+    seed: int
+    channel: str = NOISE
+
+
+@dataclass(frozen=True, eq=False)
+class MetricsJob:
+    """PSNR and SSIM of a layer's ``version`` against the clean image."""
+
+    gen: int
+    key: str
+    version: int
+    image: np.ndarray
+    clean: np.ndarray
+
+    @property
+    def channel(self) -> str:
+        return metrics_channel(self.key)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepJob:
+    """PSNR against attention-mask ratio (``kind="attention"``) or noise level (``"noise"``).
+
+    Attributes:
+        xs: Ratios in [0, 1) or noise levels.
+        models: (model, settings) pairs; each gives one curve.
+        clean: Clean crop.
+        noisy: Noisy crop (used by the attention sweep).
+        noise_kind: Noise type of the level sweep.
+        seed: Noise seed of the level sweep.
+    """
+
+    gen: int
+    kind: str
+    xs: tuple[float, ...]
+    models: tuple[tuple[ModelRef, RunSettings], ...]
+    clean: np.ndarray
+    noisy: np.ndarray
+    noise_kind: str
+    seed: int
+    device: str
+    channel: str = SWEEP
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionJob:
+    """Attention weights of ``pixel`` (y, x) in ``block``."""
+
+    gen: int
+    model: ModelRef
+    image: np.ndarray
+    pixel: tuple[int, int]
+    block: int
+    settings: RunSettings
+    device: str
+    channel: str = ATTENTION
+
+
+# ---------------------------------------------------------------------- what comes back
+
+
+@dataclass(frozen=True, eq=False)
+class JobProgress:
+    channel: str
+    gen: int
+    done: int
+    total: int
+    message: str
+
+
+@dataclass(frozen=True, eq=False)
+class JobTile:
+    gen: int
+    layer: str
+    box: tuple[int, int, int, int]
+    image: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class RunDone:
+    gen: int
+    layer: str
+    model: ModelRef
+    image: np.ndarray
+    record: RunRecord
+    metrics: Metrics | None
+    info: str
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseDone:
+    gen: int
+    image: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True, eq=False)
+class MetricsDone:
+    gen: int
+    key: str
+    version: int
+    metrics: Metrics
+
+
+@dataclass(frozen=True, eq=False)
+class SweepPoint:
+    gen: int
+    kind: str
+    series: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, eq=False)
+class SweepDone:
+    gen: int
+    kind: str
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionDone:
+    gen: int
+    view: AttentionView
+
+
+@dataclass(frozen=True, eq=False)
+class JobFailed:
+    channel: str
+    gen: int
+    message: str
+    details: str = field(default="")
+
+
+@dataclass(frozen=True, eq=False)
+class JobCancelled:
+    channel: str
+    gen: int

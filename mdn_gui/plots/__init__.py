@@ -1,0 +1,1 @@
+"""pyqtgraph plots: metrics, sweeps and mask visualisations."""

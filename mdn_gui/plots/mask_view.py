@@ -1,0 +1,276 @@
+"""Mask visualisations: keep-maps of every Swin block, the input mask, the attention of a
+clicked pixel and the per-pixel spread over stochastic passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
+
+from mdn_gui.compose import overlay_mask
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.state import MODEL_LAYERS, RunRecord
+from mdn_gui.views.binding import subscribe
+from model_core.engine import AttentionView
+
+MODES = {
+    "keep": "Attention keep-map",
+    "input": "Input mask",
+    "attention": "Attention of a clicked pixel",
+    "std": "Std over passes",
+}
+
+
+def block_description(block: int, depths: tuple[int, ...]) -> str:
+    """'block 7 of 24: group 2, block 1, shifted windows' (1-based for people)."""
+    total = sum(depths)
+    start = 0
+    for group, depth in enumerate(depths):
+        if block < start + depth:
+            inner = block - start
+            shift = "shifted windows" if inner % 2 else "regular windows"
+            return f"block {block + 1} of {total}: group {group + 1}, block {inner + 1}, {shift}"
+        start += depth
+    return f"block {block + 1}"
+
+
+class MaskView(QWidget):
+    """Shows what the last network run masked, over the noisy image."""
+
+    def __init__(self, analysis: AnalysisController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.analysis, self.doc = analysis, analysis.doc
+        self.pixel: tuple[int, int] | None = None
+        self.attention: AttentionView | None = None
+        self.mode = QComboBox(self)
+        for key, label in MODES.items():
+            self.mode.addItem(label, key)
+        self.block = QSlider(Qt.Orientation.Horizontal, self)
+        self.block.setRange(0, 0)
+        self.block.setPageStep(1)
+        self.block.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.block.setToolTip("Swin block (each has its own random keep-map)")
+        self.head = QSpinBox(self)
+        self.head.setPrefix("head ")
+        self.head.setToolTip("Attention head shown in the heatmap")
+        self.info = QLabel(self)
+        self.info.setWordWrap(True)
+        self._build_graphics()
+        controls = QHBoxLayout()
+        controls.addWidget(self.mode)
+        controls.addWidget(QLabel("Block"))
+        controls.addWidget(self.block, 1)
+        controls.addWidget(self.head)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.info)
+        row = QHBoxLayout()
+        row.addWidget(self.main_view, 3)
+        row.addWidget(self.heat_view, 2)
+        layout.addLayout(row, 1)
+        self.mode.currentIndexChanged.connect(lambda _: self.refresh())
+        self.block.valueChanged.connect(self._block_changed)
+        self.head.valueChanged.connect(lambda _: self._draw_attention())
+        analysis.attention_ready.connect(self._attention_ready)
+        analysis.attention_failed.connect(self.info.setText)
+        subscribe(
+            self,
+            [
+                (self.doc.record_changed, lambda _k: self.refresh()),
+                (self.doc.layers_changed, lambda _k: self.refresh()),
+                (self.doc.source_changed, self._source_changed),
+            ],
+        )
+        self.refresh()
+
+    def _build_graphics(self) -> None:
+        self.main_view = pg.GraphicsLayoutWidget(self)
+        self.image_box = self.main_view.addViewBox(row=0, col=0, lockAspect=True, invertY=True)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_box.addItem(self.image_item)
+        self.keys_item = pg.ScatterPlotItem(size=6, pen=None, symbol="s")
+        self.query_item = pg.ScatterPlotItem(
+            size=12, pen=pg.mkPen("#00e5ff", width=2), brush=None, symbol="o"
+        )
+        self.image_box.addItem(self.keys_item)
+        self.image_box.addItem(self.query_item)
+        self.std_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap="inferno", interactive=False, label="std (8-bit)"
+        )
+        self._std_bar_shown = False
+        self.main_view.scene().sigMouseClicked.connect(self._scene_clicked)
+        self.heat_view = pg.GraphicsLayoutWidget(self)
+        self.heat_plot = self.heat_view.addPlot(row=0, col=0, title="attention weights")
+        self.heat_plot.invertY(True)
+        self.heat_plot.setAspectLocked(True)
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_plot.addItem(self.heat_item)
+        self.heat_bar = pg.ColorBarItem(values=(0, 1), colorMap="inferno", interactive=False)
+        self.heat_bar.setImageItem(self.heat_item)
+        self.heat_view.addItem(self.heat_bar, row=0, col=1)
+
+    # ------------------------------------------------------------------ what to show
+
+    def current_mode(self) -> str:
+        return self.mode.currentData()
+
+    def set_mode(self, mode: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    def record(self) -> RunRecord | None:
+        """Run record of layer B when it has one, else of the selected model's layer."""
+        records = self.doc.records
+        _, b = self.doc.shown_pair()
+        for key in (b, MODEL_LAYERS.get(self.doc.model.model)):
+            if key in records and records[key].num_blocks:
+                return records[key]
+        return next((r for r in records.values() if r.num_blocks), None)
+
+    def _source_changed(self) -> None:
+        self.pixel, self.attention = None, None
+        self.refresh()
+
+    def _block_changed(self, block: int) -> None:
+        if self.current_mode() == "attention" and self.pixel is not None:
+            self.analysis.probe_attention(self.pixel, block)
+        self.refresh()
+
+    def set_pixel(self, x: int, y: int) -> None:
+        """A pixel was clicked: probe its attention (and show it)."""
+        self.pixel = (y, x)
+        self.set_mode("attention")
+        self.analysis.probe_attention(self.pixel, self.block.value())
+        self.info.setText(f"Computing the attention of pixel x {x}, y {y}...")
+
+    def _scene_clicked(self, event: object) -> None:
+        point = self.image_box.mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
+        size = self.doc.image_size
+        x, y = int(np.floor(point.x())), int(np.floor(point.y()))
+        if size is not None and 0 <= y < size[0] and 0 <= x < size[1]:
+            self.set_pixel(x, y)
+
+    def _attention_ready(self, view: AttentionView) -> None:
+        self.attention = view
+        self.head.setRange(0, view.weights.shape[0] - 1)
+        if self.current_mode() == "attention":
+            self.refresh()
+
+    # ------------------------------------------------------------------ drawing
+
+    def refresh(self) -> None:
+        """Redraw for the current mode, block and record."""
+        record, noisy, mode = self.record(), self.doc.noisy, self.current_mode()
+        if record is not None and record.num_blocks:
+            self.block.blockSignals(True)
+            self.block.setRange(0, record.num_blocks - 1)
+            self.block.blockSignals(False)
+        self.heat_view.setVisible(mode == "attention")
+        self.head.setVisible(mode == "attention")
+        self.keys_item.setVisible(mode == "attention")
+        self.query_item.setVisible(mode == "attention")
+        self._show_std_bar(False)
+        if noisy is None:
+            self.image_item.clear()
+            self.info.setText("Open an image first.")
+            return
+        if mode == "attention":
+            self._draw_attention()
+            return
+        draw = {"keep": self._draw_keep, "input": self._draw_input, "std": self._draw_std}[mode]
+        draw(record)
+
+    def _set_image(self, image: np.ndarray, levels: tuple[float, float] = (0.0, 1.0)) -> None:
+        self.image_item.setImage(image, levels=levels, autoLevels=False)
+
+    def _draw_keep(self, record: RunRecord | None) -> None:
+        noisy = self.doc.noisy
+        block = self.block.value()
+        if record is None or block not in record.keep_maps:
+            self._set_image(noisy)
+            self.info.setText("Run a network to see the keep-maps of its Swin blocks.")
+            return
+        keep = record.keep_maps[block]
+        self._set_image(overlay_mask(noisy, keep))
+        kept = float(keep.mean()) if keep.size else 1.0
+        note = "" if record.attn_ratio > 0 else " (this run used no attention mask)"
+        self.info.setText(
+            f"{block_description(block, record.depths)}. Red tokens are dropped from "
+            f"attention; {kept:.1%} kept{note}."
+        )
+
+    def _draw_input(self, record: RunRecord | None) -> None:
+        noisy = self.doc.noisy
+        if record is None or record.input_keep is None:
+            self._set_image(noisy)
+            self.info.setText("No input mask: set an input-mask ratio above 0% and run.")
+            return
+        keep = record.input_keep
+        self._set_image(overlay_mask(noisy, keep, colour=(0.0, 0.0, 0.0), strength=1.0))
+        self.info.setText(
+            f"Input pixels the network saw: {float(keep.mean()):.1%} kept, the rest dropped "
+            f"(black) as in masked training."
+        )
+
+    def _draw_std(self, record: RunRecord | None) -> None:
+        if record is None or record.std is None:
+            self._set_image(self.doc.noisy)
+            self.info.setText("Run with 2 or more passes to see how much the outputs vary.")
+            return
+        spread = record.std.mean(axis=2) * 255.0
+        top = max(float(np.percentile(spread, 99.5)), 1e-3)
+        self._set_image(spread, levels=(0.0, top))
+        self.image_item.setColorMap(pg.colormap.get("inferno"))
+        self._show_std_bar(True)
+        self.std_bar.setLevels((0.0, top))
+        self.info.setText(
+            f"Per-pixel standard deviation over the passes (mean over RGB, 8-bit levels); "
+            f"mean {float(spread.mean()):.2f}."
+        )
+
+    def _show_std_bar(self, show: bool) -> None:
+        if show and not self._std_bar_shown:
+            self.std_bar.setImageItem(self.image_item)
+            self.main_view.addItem(self.std_bar, row=0, col=1)
+        elif not show and self._std_bar_shown:
+            self.main_view.removeItem(self.std_bar)
+            self.image_item.setLookupTable(None)
+        self._std_bar_shown = show
+
+    def _draw_attention(self) -> None:
+        noisy, view = self.doc.noisy, self.attention
+        if noisy is None:
+            return
+        self._set_image(noisy)
+        if view is None or self.pixel is None:
+            self.keys_item.clear()
+            self.query_item.clear()
+            self.heat_item.clear()
+            self.info.setText(
+                "Click a pixel (here or in the comparison view) to see where its token attends."
+            )
+            return
+        head = min(self.head.value(), view.weights.shape[0] - 1)
+        weights = view.weights[head]
+        inside = (view.key_rows < noisy.shape[0]) & (view.key_cols < noisy.shape[1])
+        top = max(float(weights.max()), 1e-6)
+        lut = pg.colormap.get("inferno")
+        brushes = [pg.mkBrush(lut.map(w / top, mode="qcolor")) for w in weights[inside]]
+        self.keys_item.setData(x=view.key_cols[inside] + 0.5, y=view.key_rows[inside] + 0.5, brush=brushes)
+        y, x = view.pixel
+        self.query_item.setData(x=[x + 0.5], y=[y + 0.5])
+        self.heat_item.setImage(weights, levels=(0.0, top), autoLevels=False)
+        self.heat_bar.setLevels((0.0, top))
+        self.heat_plot.setTitle(f"head {head + 1} of {view.weights.shape[0]}")
+        y0, x0, y1, x1 = view.crop
+        self.image_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.05)
+        dropped = int((view.keep_map == 0).sum())
+        self.info.setText(
+            f"Pixel x {x}, y {y}, {block_description(view.block, self._depths())}: weights of its "
+            f"token over its {weights.shape[0]}x{weights.shape[1]} window; {dropped} tokens of the "
+            f"crop are masked in this block."
+        )
+
+    def _depths(self) -> tuple[int, ...]:
+        record = self.record()
+        return record.depths if record is not None else ()

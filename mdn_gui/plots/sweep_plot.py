@@ -1,0 +1,134 @@
+"""Sweeps: PSNR against attention-mask ratio and against noise level, drawn as points arrive."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+import qtawesome as qta
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from mdn_gui.catalog import PAPER_ATTN_RATIO
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.plots.metrics_plot import restyle
+from mdn_gui.state import NoiseSettings
+from mdn_gui.views.binding import subscribe
+from mdn_gui.views.theme import series_colours
+
+SYMBOLS = ("o", "s", "t", "d", "+")
+
+
+class SweepPlot(QWidget):
+    """Two plots with their start buttons and one Cancel button."""
+
+    def __init__(self, analysis: AnalysisController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.analysis, self.doc = analysis, analysis.doc
+        self._dark = False
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[str, dict[str, pg.PlotDataItem]] = {"attention": {}, "noise": {}}
+        titles = {
+            "attention": ("PSNR vs attention-mask ratio", "attention-mask ratio (%)"),
+            "noise": ("PSNR vs noise level", "noise level"),
+        }
+        for kind, (title, x_label) in titles.items():
+            plot = pg.PlotWidget(self)
+            plot.setTitle(title)
+            plot.setLabel("left", "PSNR (dB)")
+            plot.setLabel("bottom", x_label)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(-10, 10))
+            plot.setMinimumHeight(140)
+            self.plots[kind] = plot
+        self.ratio_line = pg.InfiniteLine(
+            PAPER_ATTN_RATIO * 100,
+            angle=90,
+            movable=False,
+            pen=pg.mkPen("#e6731e", style=Qt.PenStyle.DashLine),
+            label="trained 75%",
+            labelOpts={"position": 0.1},
+        )
+        self.plots["attention"].addItem(self.ratio_line)
+        self.level_line = pg.InfiniteLine(
+            0, angle=90, movable=False, pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine)
+        )
+        self.plots["noise"].addItem(self.level_line)
+        self.attention_button = QPushButton(qta.icon("fa6s.chart-line"), "Sweep mask ratio", self)
+        self.attention_button.setToolTip(
+            "PSNR of the masked and baseline models against the attention-mask "
+            "ratio, on a centre crop of this noisy image"
+        )
+        self.noise_button = QPushButton(qta.icon("fa6s.chart-line"), "Sweep noise level", self)
+        self.noise_button.setToolTip("PSNR against the level of the chosen noise type, on a centre crop")
+        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "Cancel", self)
+        self.status = QLabel(f"Sweeps run on a {analysis.crop}x{analysis.crop} centre crop.", self)
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for button in (self.attention_button, self.noise_button, self.cancel_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plots["attention"], 1)
+        layout.addWidget(self.plots["noise"], 1)
+        self.attention_button.clicked.connect(lambda _=False: analysis.start_sweep("attention"))
+        self.noise_button.clicked.connect(lambda _=False: analysis.start_sweep("noise"))
+        self.cancel_button.clicked.connect(lambda _=False: analysis.cancel_sweep())
+        analysis.sweep_running.connect(self._running)
+        analysis.sweep_progress.connect(lambda d, t, m: self.status.setText(f"{m}  ({d}/{t})"))
+        analysis.sweep_message.connect(self.status.setText)
+        subscribe(
+            self, [(self.doc.sweep_changed, self.redraw), (self.doc.noise_changed, self._noise_changed)]
+        )
+        self._noise_changed(self.doc.noise)
+        self._running("", False)
+
+    def _running(self, kind: str, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.attention_button.setEnabled(not running)
+        self.noise_button.setEnabled(not running)
+
+    def _noise_changed(self, noise: NoiseSettings) -> None:
+        self.level_line.setValue(noise.level)
+        self.plots["noise"].setLabel("bottom", f"{noise.kind} level")
+
+    def point_count(self, kind: str) -> int:
+        """Points drawn so far in a sweep (all curves)."""
+        return sum(len(c.getData()[0]) for c in self.curves[kind].values() if c.getData()[0] is not None)
+
+    def redraw(self, kind: str) -> None:
+        """Redraw the curves of one sweep from the document."""
+        plot, curves, colours = self.plots[kind], self.curves[kind], series_colours(self._dark)
+        data = self.doc.sweeps[kind]
+        for name in list(curves):
+            if name not in data:
+                self._drop(kind, name)
+        for i, (name, points) in enumerate(data.items()):
+            xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
+            if name not in curves:
+                colour = colours.get(name, "#b58900")
+                curves[name] = plot.plot(
+                    [],
+                    [],
+                    name=name,
+                    pen=pg.mkPen(colour, width=2),
+                    symbol=SYMBOLS[i % len(SYMBOLS)],
+                    symbolBrush=colour,
+                    symbolSize=7,
+                )
+            curves[name].setData(list(xs), list(ys))
+
+    def apply_theme(self, dark: bool) -> None:
+        """Recolour after a theme change."""
+        self._dark = dark
+        for kind, plot in self.plots.items():
+            restyle(plot, dark)
+            for name in list(self.curves[kind]):
+                self._drop(kind, name)
+            self.redraw(kind)
+
+    def _drop(self, kind: str, name: str) -> None:
+        plot = self.plots[kind].getPlotItem()
+        plot.removeItem(self.curves[kind].pop(name))
+        if plot.legend is not None:
+            plot.legend.removeItem(name)

@@ -1,0 +1,1 @@
+"""Thin Qt views that render the document and forward user input to the controllers."""

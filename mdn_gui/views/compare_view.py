@@ -1,0 +1,258 @@
+"""The before/after comparison view: layer pickers, mode buttons, canvas and pixel readout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import qtawesome as qta
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase, QImage
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdn_gui.compose import compose_export, difference, heatmap, nice_scale
+from mdn_gui.state import CLEAN, Document, ViewSettings
+from mdn_gui.views.binding import subscribe
+from mdn_gui.views.canvas import ImageCanvas
+from mdn_gui.views.convert import colorbar_qimage, lookup_table, to_qimage
+
+MODES = {  # mode: (label, icon, tooltip)
+    "split": ("Split", "fa6s.table-columns", "A left, B right of a divider (drag it, or Left/Right keys)"),
+    "side": ("Side by side", "fa6s.images", "A and B next to each other, zoom and pan linked"),
+    "toggle": ("Toggle", "fa6s.repeat", "One image; T or Space flips between A and B"),
+    "diff": ("Difference", "fa6s.fire", "Heatmap of |B - reference|"),
+}
+
+
+class CompareView(QWidget):
+    """Shows layers A and B of the document in one of four modes.
+
+    Args:
+        doc: The document (read only).
+        set_view: Called with view-setting changes (the controller writes the document).
+    """
+
+    def __init__(self, doc: Document, set_view: Callable[..., Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc, self._set_view = doc, set_view
+        self._cache: dict[str, tuple[int, QImage]] = {}
+        self._diff_cache: tuple[tuple[Any, ...], QImage, float] | None = None
+        self.canvas = ImageCanvas(self)
+        self.readout = QLabel(" ")
+        self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._build_bar()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(self._bar)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.readout)
+        self.canvas.hovered.connect(self._show_readout)
+        self.canvas.set_hint("Open an image (Ctrl+O), drop one here, or pick a sample.")
+        subscribe(
+            self,
+            [
+                (doc.layers_changed, self._layers_changed),
+                (doc.source_changed, self._refresh_all),
+                (doc.layer_updated, self._layer_updated),
+                (doc.view_changed, self._view_changed),
+                (doc.metrics_changed, self._refresh_images),
+            ],
+        )
+        self._refresh_all()
+
+    # ------------------------------------------------------------------ widgets
+
+    def _build_bar(self) -> None:
+        bar = self._bar = QHBoxLayout()
+        bar.setContentsMargins(4, 4, 4, 0)
+        self.mode_group = QButtonGroup(self)
+        self.mode_buttons: dict[str, QToolButton] = {}
+        for mode, (label, icon, tip) in MODES.items():
+            button = QToolButton(self)
+            button.setIcon(qta.icon(icon))
+            button.setText(label)
+            button.setToolTip(tip)
+            button.setCheckable(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setAutoRaise(True)
+            self.mode_group.addButton(button)
+            self.mode_buttons[mode] = button
+            button.clicked.connect(lambda _=False, m=mode: self._set_view(mode=m))
+            bar.addWidget(button)
+        bar.addSpacing(12)
+        self.a_combo, self.b_combo = QComboBox(self), QComboBox(self)
+        self.a_combo.setToolTip("Layer A (before)")
+        self.b_combo.setToolTip("Layer B (after)")
+        self.swap_button = self._tool("fa6s.right-left", "Swap A and B", self._swap)
+        self.diff_combo = QComboBox(self)
+        self.diff_combo.addItem("|B - clean|", "clean")
+        self.diff_combo.addItem("|B - A|", "before")
+        self.diff_combo.setToolTip("Reference of the difference heatmap")
+        for label, widget in (
+            ("A", self.a_combo),
+            ("", self.swap_button),
+            ("B", self.b_combo),
+            ("", self.diff_combo),
+        ):
+            if label:
+                bar.addWidget(QLabel(label))
+            bar.addWidget(widget)
+        self.a_combo.activated.connect(lambda _: self._set_view(a=self.a_combo.currentData()))
+        self.b_combo.activated.connect(lambda _: self._set_view(b=self.b_combo.currentData()))
+        self.diff_combo.activated.connect(lambda _: self._set_view(diff_ref=self.diff_combo.currentData()))
+        bar.addStretch(1)
+        self.zoom_label = QLabel("")
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        bar.addWidget(self.zoom_label)
+        self.fit_button = self._tool("fa6s.expand", "Fit the image to the view (Ctrl+0)", self.canvas.fit)
+        self.actual_button = self._tool(
+            "fa6s.magnifying-glass", "Show pixels 1:1 (Ctrl+Alt+0)", self.canvas.actual_size
+        )
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
+
+    def _tool(self, icon: str, tip: str, slot: Callable[[], Any]) -> QToolButton:
+        button = QToolButton(self)
+        button.setIcon(qta.icon(icon))
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(lambda _=False: slot())
+        return button
+
+    def _swap(self) -> None:
+        a, b = self.doc.shown_pair()
+        if a is not None and b is not None:
+            self._set_view(a=b, b=a)
+
+    # ------------------------------------------------------------------ document events
+
+    def _refresh_all(self) -> None:
+        self._cache.clear()
+        self._diff_cache = None
+        self._refresh_pickers()
+        self._view_changed(self.doc.view)
+
+    def _layers_changed(self, key: str) -> None:
+        self._refresh_pickers()
+        self._refresh_images()
+
+    def _layer_updated(self, key: str, box: tuple[int, int, int, int]) -> None:
+        if key in self.doc.shown_pair():
+            self._refresh_images()
+
+    def _view_changed(self, view: ViewSettings) -> None:
+        self.mode_buttons[view.mode].setChecked(True)
+        self.canvas.set_mode(view.mode)
+        self.diff_combo.setVisible(view.mode == "diff")
+        self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(view.diff_ref), 0))
+        self._refresh_pickers()
+        self._refresh_images()
+
+    def _refresh_pickers(self) -> None:
+        a, b = self.doc.shown_pair()
+        for combo, current in ((self.a_combo, a), (self.b_combo, b)):
+            combo.blockSignals(True)
+            combo.clear()
+            for key in self.doc.ordered_keys():
+                combo.addItem(self.doc.layers[key].label, key)
+            combo.setCurrentIndex(max(combo.findData(current), 0))
+            combo.blockSignals(False)
+        clean_item = self.diff_combo.model().item(0)
+        clean_item.setEnabled(self.doc.has_clean)
+
+    # ------------------------------------------------------------------ images
+
+    def qimage(self, key: str) -> QImage:
+        """The converted image of a layer, cached per version."""
+        layer = self.doc.layers[key]
+        cached = self._cache.get(key)
+        if cached is None or cached[0] != layer.version:
+            cached = (layer.version, to_qimage(layer.image))
+            self._cache[key] = cached
+        return cached[1]
+
+    def label(self, key: str) -> str:
+        layer = self.doc.layers[key]
+        text = layer.label + (" (running...)" if layer.partial else "")
+        metrics = self.doc.metrics.get(key)
+        return f"{text}  {metrics.psnr:.2f} dB" if metrics is not None else text
+
+    def diff_reference(self) -> str | None:
+        """Key of the layer B is compared with in difference mode."""
+        a, _ = self.doc.shown_pair()
+        if self.doc.view.diff_ref == "clean" and self.doc.has_clean:
+            return CLEAN
+        return a
+
+    def _refresh_images(self, *_: Any) -> None:
+        a, b = self.doc.shown_pair()
+        if a is None or b is None:
+            self.canvas.set_images(None, None)
+            self.canvas.set_colorbar(None)
+            return
+        labels = (f"A: {self.label(a)}", f"B: {self.label(b)}")
+        if self.doc.view.mode != "diff":
+            self.canvas.set_colorbar(None)
+            self.canvas.set_images(self.qimage(a), self.qimage(b), labels)
+            return
+        ref = self.diff_reference() or a
+        image, vmax = self._diff_image(b, ref)
+        ref_label = "clean" if ref == CLEAN else self.doc.layers[ref].label
+        self.canvas.set_images(
+            self.qimage(a), image, (labels[0], f"|{self.doc.layers[b].label} - {ref_label}|")
+        )
+        self.canvas.set_colorbar(
+            colorbar_qimage(), f"{vmax * 255:.3g}", "0", "mean |difference| (8-bit levels)"
+        )
+
+    def _diff_image(self, key: str, ref: str) -> tuple[QImage, float]:
+        layers = self.doc.layers
+        cache_key = (key, layers[key].version, ref, layers[ref].version)
+        if self._diff_cache is None or self._diff_cache[0] != cache_key:
+            diff = difference(layers[key].image, layers[ref].image)
+            vmax = nice_scale(diff)
+            self._diff_cache = (cache_key, to_qimage(heatmap(diff, vmax, lookup_table())), vmax)
+        return self._diff_cache[1], self._diff_cache[2]
+
+    # ------------------------------------------------------------------ readout and export
+
+    def _show_readout(self, x: int, y: int) -> None:
+        a, b = self.doc.shown_pair()
+        if x < 0 or a is None or b is None:
+            self.readout.setText(" ")
+            return
+        parts = [f"x {x:4d}  y {y:4d}"]
+        for name, key in (("A", a), ("B", b)):
+            rgb = np.round(self.doc.layers[key].image[y, x] * 255).astype(int)
+            parts.append(f"{name} {rgb[0]:3d} {rgb[1]:3d} {rgb[2]:3d}")
+        delta = np.abs(self.doc.layers[b].image[y, x] - self.doc.layers[a].image[y, x]).mean() * 255
+        parts.append(f"|B-A| {delta:5.1f}")
+        self.readout.setText("   ".join(parts))
+
+    def export_array(self) -> np.ndarray:
+        """The current comparison at full image resolution, uint8 (H, W', 3)."""
+        a, b = self.doc.shown_pair()
+        if a is None or b is None:
+            raise ValueError("there is nothing to export yet")
+        mode = self.doc.view.mode
+        if mode == "diff":
+            ref = self.diff_reference() or a
+            diff = difference(self.doc.layers[b].image, self.doc.layers[ref].image)
+            return heatmap(diff, nice_scale(diff), lookup_table())
+        if mode == "toggle":
+            key = b if self.canvas.showing_b else a
+            return compose_export("toggle", self.doc.layers[key].image, self.doc.layers[key].image)
+        return compose_export(
+            mode, self.doc.layers[a].image, self.doc.layers[b].image, self.canvas.split_column()
+        )

@@ -1,0 +1,390 @@
+"""The main window: comparison view in the centre, docks for controls and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.session import SessionController
+from mdn_gui.plots.mask_view import MaskView
+from mdn_gui.plots.metrics_plot import MetricsPlot
+from mdn_gui.plots.sweep_plot import SweepPlot
+from mdn_gui.state import MODEL_LAYERS
+from mdn_gui.views.actions import WindowActions, fill_menu
+from mdn_gui.views.binding import subscribe
+from mdn_gui.views.compare_view import CompareView
+from mdn_gui.views.model_panel import ModelPanel
+from mdn_gui.views.noise_panel import NoisePanel
+from mdn_gui.views.theme import ThemeManager
+from model_core.imageio import ImageReadError, write_image
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
+WEIGHTS_FILTER = "Weights (*.safetensors *.pth *.pt);;All files (*)"
+SAVE_FILTERS = {
+    "PNG, 8 bit (*.png)": 8,
+    "PNG, 16 bit (*.png)": 16,
+    "TIFF, 8 bit (*.tif)": 8,
+    "TIFF, 16 bit (*.tif)": 16,
+}
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
+MAX_RECENT = 8
+SETTINGS_VERSION = 1
+
+
+class Banner(QWidget):
+    """A dismissible message strip above the comparison view (errors never block)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAutoFillBackground(True)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setText("\u2715")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(lambda _=False: self.hide())
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setStyleSheet("Banner { background: #8a1c1c; } QLabel, QToolButton { color: white; }")
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """The workbench window.
+
+    Args:
+        session: The session controller (owns the document and the worker).
+        analysis: Sweeps and attention probes.
+        settings: Where the layout, theme and recent files are remembered.
+        theme: The theme manager.
+    """
+
+    def __init__(
+        self,
+        session: SessionController,
+        analysis: AnalysisController,
+        settings: QSettings,
+        theme: ThemeManager,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.analysis, self.settings, self.theme = session, analysis, settings, theme
+        self.doc = session.doc
+        self.remember = True
+        self.setObjectName("mdn-main-window")
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self.compare = CompareView(self.doc, self.session_view, self)
+        self.banner = Banner(self)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.compare, 1)
+        self.setCentralWidget(central)
+        self._build_docks()
+        self.actions_ = WindowActions(self)
+        self.actions_.build_menus(self)
+        self.addToolBar(self.actions_.build_toolbar(self))
+        for dock in self.docks:
+            self.actions_.docks_menu.addAction(dock.toggleViewAction())
+        self._build_status()
+        self._connect()
+        self._default_state = self.saveState(SETTINGS_VERSION)
+        self.restore_settings()
+        self._update_title()
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_docks(self) -> None:
+        controls = QWidget(self)
+        column = QVBoxLayout(controls)
+        self.noise_panel = NoisePanel(self.session, controls)
+        self.model_panel = ModelPanel(self.session, self.open_weights_dialog, controls)
+        for title, panel in (("Noise", self.noise_panel), ("Model", self.model_panel)):
+            box = QGroupBox(title, controls)
+            QVBoxLayout(box).addWidget(panel)
+            column.addWidget(box)
+        column.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(controls)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(
+            controls.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        )
+        self.metrics_plot = MetricsPlot(self.doc, self)
+        self.sweep_plot = SweepPlot(self.analysis, self)
+        self.mask_view = MaskView(self.analysis, self)
+        specs = (
+            ("controls", "Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("metrics", "Metrics", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("sweeps", "Sweeps", self.sweep_plot, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("masks", "Masks", self.mask_view, Qt.DockWidgetArea.RightDockWidgetArea),
+        )
+        self.docks: list[QDockWidget] = []
+        for name, title, widget, area in specs:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock-{name}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks.append(dock)
+        self.tabifyDockWidget(self.docks[1], self.docks[2])
+        self.tabifyDockWidget(self.docks[2], self.docks[3])
+        self.docks[1].raise_()
+        self.resizeDocks(
+            [self.docks[0], self.docks[1]], [scroll.minimumWidth(), 430], Qt.Orientation.Horizontal
+        )
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.size_label, self.device_label, self.time_label = QLabel(), QLabel(), QLabel()
+        for label in (self.size_label, self.device_label, self.time_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(label)
+        self._update_status()
+
+    def _connect(self) -> None:
+        s, doc = self.session, self.doc
+        s.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        s.run_failed.connect(self.banner.show_message)
+        s.running_changed.connect(lambda running: self.actions_.cancel.setEnabled(running))
+        s.run_finished.connect(lambda _key: self.banner.hide())
+        self.analysis.attention_failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.compare.canvas.clicked.connect(self._canvas_clicked)
+        self.theme.changed.connect(self.apply_theme)
+        subscribe(
+            self,
+            [
+                (doc.source_changed, self._source_changed),
+                (doc.view_changed, self._view_changed),
+                (doc.model_changed, lambda _m: self._update_status()),
+                (doc.record_changed, lambda _k: self._update_status()),
+                (doc.layers_changed, lambda _k: self._fill_save_menu()),
+            ],
+        )
+        self.actions_.cancel.setEnabled(False)
+        self._view_changed(doc.view)
+        self.apply_theme(self.theme.dark)
+        self._fill_recent_menu()
+
+    # ------------------------------------------------------------------ document reactions
+
+    def session_view(self, **changes: Any) -> None:
+        """Change view settings (mode, A, B, difference reference)."""
+        self.doc.update_view(**changes)
+
+    def _view_changed(self, view: Any) -> None:
+        self.actions_.modes[view.mode].setChecked(True)
+
+    def _source_changed(self) -> None:
+        self._update_title()
+        self._update_status()
+        self._fill_save_menu()
+
+    def _update_title(self) -> None:
+        name = self.doc.source_name or "no image"
+        self.setWindowTitle(f"mdn workbench - {name}")
+
+    def _update_status(self) -> None:
+        size = self.doc.image_size
+        self.size_label.setText(f"{size[1]} x {size[0]} px" if size else "no image")
+        self.device_label.setText(f"device: {self.doc.model.device}")
+        record = self.doc.records.get(MODEL_LAYERS[self.doc.model.model])
+        if record is None and self.doc.records:
+            record = list(self.doc.records.values())[-1]
+        self.time_label.setText(f"last run: {record.seconds:.2f} s" if record else "last run: -")
+
+    def _canvas_clicked(self, x: int, y: int) -> None:
+        if self.mask_view.isVisible():
+            self.mask_view.set_pixel(x, y)
+
+    def apply_theme(self, dark: bool) -> None:
+        for plot in (self.metrics_plot, self.sweep_plot):
+            plot.apply_theme(dark)
+        for theme, action in self.actions_.themes.items():
+            action.setChecked(theme == self.theme.choice)
+
+    def set_theme(self, choice: str) -> None:
+        self.theme.set_choice(choice)
+        if self.remember:
+            self.settings.setValue("theme", choice)
+
+    # ------------------------------------------------------------------ opening files
+
+    def show_error(self, text: str) -> None:
+        self.banner.show_message(text)
+
+    def open_path(self, path: str | Path, *, noisy: bool = False) -> bool:
+        """Open an image (or, by its suffix, a weights file); errors go to the banner."""
+        path = Path(path)
+        try:
+            if path.suffix.lower() in WEIGHT_SUFFIXES:
+                self.session.open_weights(path)
+                self.model_panel.refresh_choices()
+            else:
+                self.session.open_image(path, noisy=noisy)
+        except (ImageReadError, OSError, ValueError) as exc:
+            self.show_error(f"Could not open {path.name}: {exc}")
+            return False
+        self.banner.hide()
+        self.add_recent(path)
+        return True
+
+    def open_sample(self, name: str) -> None:
+        self.session.open_sample(name)
+
+    def open_image_dialog(self, noisy: bool = False) -> None:
+        title = "Open a real noisy photo" if noisy else "Open a clean image"
+        path, _ = QFileDialog.getOpenFileName(self, title, self._last_folder(), IMAGE_FILTER)
+        if path:
+            self.open_path(path, noisy=noisy)
+
+    def open_result_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a result to compare", self._last_folder(), IMAGE_FILTER
+        )
+        if path:
+            try:
+                key = self.session.open_result(path)
+            except (ImageReadError, OSError, ValueError) as exc:
+                self.show_error(f"Could not open {Path(path).name}: {exc}")
+                return
+            self.session_view(b=key)
+
+    def open_weights_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open weights", self._last_folder(), WEIGHTS_FILTER)
+        if path:
+            self.open_path(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_path(paths[0])
+            event.acceptProposedAction()
+
+    # ------------------------------------------------------------------ saving
+
+    def save_layer(self, key: str, path: str | Path, bit_depth: int = 8) -> Path:
+        """Write a layer (the file dialog already asked about overwriting)."""
+        return write_image(path, self.doc.layers[key].image, bit_depth=bit_depth, overwrite=True)
+
+    def save_layer_dialog(self, key: str | None) -> None:
+        key = key or self.doc.shown_pair()[1]
+        if key is None:
+            return
+        name = self.doc.layers[key].label.split(" ")[0]
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            f"Save {self.doc.layers[key].label}",
+            str(Path(self._last_folder()) / f"{name}.png"),
+            ";;".join(SAVE_FILTERS),
+        )
+        if path:
+            self._write(lambda: self.save_layer(key, path, SAVE_FILTERS.get(chosen, 8)), path)
+
+    def export_comparison(self, path: str | Path) -> Path:
+        """Write the comparison as shown (mode, divider) at full image resolution."""
+        image = self.compare.export_array().astype(np.float32) / np.float32(255.0)
+        return write_image(path, image, overwrite=True)
+
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export comparison",
+            str(Path(self._last_folder()) / "comparison.png"),
+            "PNG (*.png);;TIFF (*.tif);;JPEG (*.jpg)",
+        )
+        if path:
+            self._write(lambda: self.export_comparison(path), path)
+
+    def _write(self, write: Any, path: str) -> None:
+        try:
+            written = write()
+        except (OSError, ValueError) as exc:
+            self.show_error(f"Could not save {Path(path).name}: {exc}")
+            return
+        self.statusBar().showMessage(f"Saved {written}", 8000)
+
+    def _fill_save_menu(self) -> None:
+        items = [
+            (self.doc.layers[k].label, lambda k=k: self.save_layer_dialog(k)) for k in self.doc.ordered_keys()
+        ]
+        fill_menu(self.actions_.save_menu, items, "(no layers)")
+
+    # ------------------------------------------------------------------ settings
+
+    def _last_folder(self) -> str:
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: Path) -> None:
+        if not self.remember:
+            return
+        files = [str(path.resolve())] + [f for f in self.recent_files() if f != str(path.resolve())]
+        self.settings.setValue("recent", files[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        items = [(Path(f).name, lambda f=f: self.open_path(f)) for f in self.recent_files()]
+        fill_menu(self.actions_.recent_menu, items, "(none yet)")
+
+    def restore_settings(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, SETTINGS_VERSION)
+
+    def save_settings(self) -> None:
+        if self.remember:
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.setValue("state", self.saveState(SETTINGS_VERSION))
+            self.settings.sync()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, SETTINGS_VERSION)
+        for dock in self.docks:
+            dock.show()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self.save_settings()
+        self.analysis.cancel_sweep()
+        self.session.shutdown()
+        super().closeEvent(event)

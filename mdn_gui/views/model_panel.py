@@ -1,0 +1,199 @@
+"""The model panel: which denoiser, its inference settings, and the run controls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import qtawesome as qta
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from mdn_gui import catalog as cat
+from mdn_gui.controllers.session import MAX_RATIO, SessionController
+from mdn_gui.state import NETWORK_MODELS, ModelSettings
+from mdn_gui.views.binding import subscribe
+from mdn_gui.views.widgets import PercentSlider
+
+CHOICES = ("masked", "baseline", "custom", "nlm", "bm3d")
+
+
+def devices() -> list[str]:
+    """Torch devices this machine offers."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+class ModelPanel(QWidget):
+    """Edits the model settings and starts, follows and cancels runs.
+
+    Args:
+        session: The session controller.
+        open_weights: Called when the user asks to open a weights file (shows a dialog).
+    """
+
+    def __init__(
+        self, session: SessionController, open_weights: Callable[[], Any], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.doc = session, session.doc
+        self.model = QComboBox(self)
+        self.open_button = QPushButton(qta.icon("fa6s.folder-open"), "Open weights...", self)
+        self.open_button.clicked.connect(lambda _=False: open_weights())
+        self.weights = QLabel(self)
+        self.weights.setWordWrap(True)
+        self.weights.setEnabled(False)
+        self.device = QComboBox(self)
+        self.device.addItems(devices())
+        self.attn = PercentSlider(round(MAX_RATIO * 100), self)
+        self.input = PercentSlider(round(MAX_RATIO * 100), self)
+        self.input.setToolTip(
+            "Drop input pixels before the network, as masked training does "
+            "(a demonstration; the paper tests without it)"
+        )
+        self.passes = self._spin(1, 64, "Stochastic passes averaged (different masks each)")
+        self.seed = self._spin(0, 2**31 - 1, "Seed of the masks")
+        self.tile = self._spin(0, 4096, "Tile side in pixels (0 = whole image at once)", step=32)
+        self.auto = QCheckBox("Run automatically when something changes", self)
+        self.run_button = QPushButton(qta.icon("fa6s.play"), "Run", self)
+        self.run_button.setToolTip("Denoise with the selected model (Ctrl+R)")
+        self.all_button = QPushButton(qta.icon("fa6s.forward"), "Run all", self)
+        self.all_button.setToolTip("Run every available denoiser, each at the ratio it was trained with")
+        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "Cancel", self)
+        self.cancel_button.setToolTip("Stop the running job (Esc)")
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self._layout()
+        self._connect()
+        subscribe(self, [(self.doc.model_changed, self._sync)])
+        self.refresh_choices()
+        self._sync(self.doc.model)
+        self._running(False)
+
+    def _spin(self, lo: int, hi: int, tip: str, step: int = 1) -> QSpinBox:
+        spin = QSpinBox(self)
+        spin.setRange(lo, hi)
+        spin.setSingleStep(step)
+        spin.setToolTip(tip)
+        spin.setKeyboardTracking(False)
+        return spin
+
+    def _layout(self) -> None:
+        form = QFormLayout(self)
+        form.addRow("Model", self.model)
+        form.addRow("", self.open_button)
+        form.addRow("", self.weights)
+        form.addRow("Device", self.device)
+        form.addRow("Attention mask", self.attn)
+        form.addRow("Input mask", self.input)
+        form.addRow("Passes", self.passes)
+        form.addRow("Mask seed", self.seed)
+        form.addRow("Tile", self.tile)
+        form.addRow(self.auto)
+        buttons = QHBoxLayout()
+        for button in (self.run_button, self.all_button, self.cancel_button):
+            buttons.addWidget(button)
+        form.addRow(buttons)
+        form.addRow(self.progress)
+
+    def _connect(self) -> None:
+        s = self.session
+        self.model.activated.connect(lambda _: s.set_model(model=self.model.currentData()))
+        self.device.activated.connect(lambda _: s.set_model(device=self.device.currentText()))
+        self.attn.value_changed.connect(lambda v: s.set_model(attn_ratio=v))
+        self.input.value_changed.connect(lambda v: s.set_model(input_ratio=v))
+        self.passes.valueChanged.connect(lambda v: s.set_model(passes=v))
+        self.seed.valueChanged.connect(lambda v: s.set_model(seed=v))
+        self.tile.valueChanged.connect(lambda v: s.set_model(tile=v))
+        self.auto.toggled.connect(lambda on: setattr(s, "auto_run", on))
+        self.run_button.clicked.connect(lambda _=False: s.run_now())
+        self.all_button.clicked.connect(lambda _=False: s.run_all())
+        self.cancel_button.clicked.connect(lambda _=False: s.cancel())
+        s.running_changed.connect(self._running)
+        s.run_progress.connect(self._progress)
+
+    def refresh_choices(self) -> None:
+        """Re-read which models are available (after weights were opened)."""
+        catalog = self.session.catalog
+        self.model.blockSignals(True)
+        self.model.clear()
+        for choice in CHOICES:
+            label = (
+                cat.LABELS[choice]
+                if choice != "custom" or catalog.custom is None
+                else f"weights: {catalog.custom.name}"
+            )
+            self.model.addItem(label, choice)
+            index = self.model.count() - 1
+            item = self.model.model().item(index)
+            item.setEnabled(catalog.available(choice))
+            item.setToolTip(catalog.why_unavailable(choice) or label)
+        self.model.setCurrentIndex(self.model.findData(self.doc.model.model))
+        self.model.blockSignals(False)
+
+    def _sync(self, model: ModelSettings) -> None:
+        self.refresh_choices()
+        widgets = (self.device, self.passes, self.seed, self.tile, self.auto)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.device.setCurrentText(model.device)
+        self.attn.set_fraction(model.attn_ratio)
+        self.input.set_fraction(model.input_ratio)
+        self.passes.setValue(model.passes)
+        self.seed.setValue(model.seed)
+        self.tile.setValue(model.tile)
+        self.auto.setChecked(self.session.auto_run)
+        for widget in widgets:
+            widget.blockSignals(False)
+        network = model.model in NETWORK_MODELS
+        for widget in (self.attn, self.input, self.passes, self.seed, self.tile, self.device):
+            widget.setEnabled(network)
+        path = self.session.catalog.path(model.model)
+        if network:
+            trained = cat.training_ratio(model.model, path)
+            self.attn.set_marker(
+                trained,
+                f"Drop ratio of the attention mask; the marker shows the "
+                f"{trained:.0%} this model was trained with",
+            )
+        else:
+            self.attn.set_marker(None)
+        self.weights.setText(
+            str(path) if path is not None else self.session.catalog.why_unavailable(model.model)
+        )
+
+    def sync_auto(self) -> None:
+        """Show the controller's auto-run flag (set from outside, e.g. scripted starts)."""
+        self.auto.blockSignals(True)
+        self.auto.setChecked(self.session.auto_run)
+        self.auto.blockSignals(False)
+
+    def _running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("idle")
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, max(total, 1)))
+        self.progress.setFormat(f"{message}  (%p%)" if total else message)
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -1,0 +1,97 @@
+"""Small reusable widgets: a slider with a marked value, a labelled percentage slider."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPolygonF
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QWidget
+
+
+class MarkedSlider(QSlider):
+    """A horizontal slider that marks one value (e.g. the ratio a model was trained with)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self._marker: int | None = None
+        self.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.setMinimumHeight(30)
+
+    @property
+    def marker(self) -> int | None:
+        return self._marker
+
+    def set_marker(self, value: int | None) -> None:
+        """Mark ``value`` with a triangle under the groove (None removes it)."""
+        self._marker = value
+        self.update()
+
+    def marker_x(self) -> float | None:
+        """Widget x coordinate of the marker, or None."""
+        if self._marker is None:
+            return None
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(
+            QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderGroove, self
+        )
+        handle = self.style().subControlRect(
+            QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, self
+        )
+        span = groove.width() - handle.width()
+        offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), self._marker, span)
+        return groove.x() + handle.width() / 2 + offset
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        x = self.marker_x()
+        if x is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(230, 110, 20))
+        y = self.height() - 1
+        painter.drawPolygon(QPolygonF([QPointF(x, y - 7), QPointF(x - 5, y), QPointF(x + 5, y)]))
+
+
+class PercentSlider(QWidget):
+    """A 0..``maximum`` percent slider with its value shown beside it.
+
+    Signals:
+        value_changed (fraction): the value in [0, 1].
+    """
+
+    value_changed = Signal(float)
+
+    def __init__(self, maximum: int = 95, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.slider = MarkedSlider(self)
+        self.slider.setRange(0, maximum)
+        self.slider.setTickInterval(5)
+        self.slider.setPageStep(5)
+        self.label = QLabel("0%")
+        self.label.setMinimumWidth(40)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        self.slider.valueChanged.connect(self._changed)
+
+    def fraction(self) -> float:
+        return self.slider.value() / 100.0
+
+    def set_fraction(self, value: float) -> None:
+        """Set the value without emitting ``value_changed``."""
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * 100))
+        self.slider.blockSignals(False)
+        self.label.setText(f"{self.slider.value()}%")
+
+    def set_marker(self, value: float | None, tip: str = "") -> None:
+        self.slider.set_marker(None if value is None else round(value * 100))
+        self.slider.setToolTip(tip)
+
+    def _changed(self, value: int) -> None:
+        self.label.setText(f"{value}%")
+        self.value_changed.emit(value / 100.0)

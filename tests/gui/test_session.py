@@ -1,0 +1,184 @@
+"""Controllers without a window: noise, runs, cancelling, stale results, errors, sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdn_gui.catalog import ModelCatalog
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.session import SessionController
+from mdn_gui.state import CLASSICAL, MASKED, NOISY
+
+TIMEOUT = 20_000
+
+
+@pytest.fixture
+def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[SessionController]:
+    s = SessionController(catalog=catalog, debounce_ms=30)
+    s.auto_run = False
+    s.load_array("chart", chart)
+    yield s
+    s.shutdown()
+
+
+@pytest.fixture
+def analysis(session: SessionController) -> AnalysisController:
+    return AnalysisController(session)
+
+
+def test_opening_an_image_adds_noise_and_measures_it(qtbot, session: SessionController, tmp_path: Path) -> None:
+    from model_core.imageio import write_image
+
+    path = write_image(tmp_path / "photo.png", np.full((40, 48, 3), 0.5, np.float32))
+    session.open_image(path)
+    doc = session.doc
+    assert doc.source_name == "photo.png" and doc.image_size == (40, 48)
+    assert doc.noisy is not None and not np.array_equal(doc.noisy, doc.clean)
+    qtbot.waitUntil(lambda: NOISY in doc.metrics, timeout=TIMEOUT)
+    assert 0 < doc.metrics[NOISY].psnr < 60 and doc.metrics[NOISY].ssim is not None
+
+
+def test_real_noisy_photo_has_no_metrics(qtbot, session: SessionController, tmp_path: Path) -> None:
+    from model_core.imageio import write_image
+
+    path = write_image(tmp_path / "real.png", np.random.default_rng(0).random((32, 32, 3), np.float32))
+    session.open_image(path, noisy=True)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    assert session.doc.clean is None and session.doc.metrics == {}
+
+
+def test_noise_changes_are_applied_and_stale_results_dropped(qtbot, session: SessionController) -> None:
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    before = session.doc.noisy.copy()
+    session.set_noise(kind="poisson")
+    assert session.doc.noise.level == 2.5  # a new type starts at its default level
+    assert not np.array_equal(before, session.doc.noisy)
+    assert MASKED not in session.doc.layers  # computed from the old noisy image
+    with pytest.raises(ValueError):
+        session.set_noise(level=1000.0)
+
+
+def test_slow_noise_goes_to_the_worker(qtbot, session: SessionController) -> None:
+    session._noise_cost.record("speckle", 1, 1.0)  # pretend it is very slow
+    before = session.doc.noisy.copy()
+    session.set_noise(kind="speckle")
+    assert np.array_equal(before, session.doc.noisy)  # not computed on the GUI thread
+    qtbot.waitUntil(lambda: not np.array_equal(before, session.doc.noisy), timeout=TIMEOUT)
+
+
+def test_run_paints_tiles_and_lands_with_metrics_and_masks(qtbot, session: SessionController) -> None:
+    session.set_model(tile=32, passes=2)
+    painted: list[tuple[int, int, int, int]] = []
+    session.doc.layer_updated.connect(lambda key, box: painted.append(box))
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT) as blocker:
+        session.run_now()
+    assert blocker.args == [MASKED]
+    doc = session.doc
+    assert len(painted) >= 4  # progressive painting of the first pass
+    assert not doc.layers[MASKED].partial and doc.metrics[MASKED].ssim is not None
+    record = doc.records[MASKED]
+    assert record.num_blocks == 4 and sorted(record.keep_maps) == [0, 1, 2, 3]
+    assert record.keep_maps[0].shape == (64, 64) and 0.1 < record.keep_maps[0].mean() < 0.4
+    assert record.std is not None and record.seconds > 0
+    assert doc.view.b == MASKED
+
+
+def test_cancel_stops_a_run(qtbot, session: SessionController) -> None:
+    session.set_model(tile=16, passes=16)
+    progress: list[int] = []
+    session.run_progress.connect(lambda done, total, msg: progress.append(done))
+    landed: list[str] = []
+    session.run_finished.connect(landed.append)
+    session.run_now()
+    qtbot.waitUntil(lambda: len(progress) >= 2, timeout=TIMEOUT)
+    with qtbot.waitSignal(session.backend.worker.cancelled, timeout=TIMEOUT):
+        session.cancel()
+    assert not session.running and MASKED not in session.doc.layers
+    qtbot.wait(50)
+    assert landed == []
+
+
+def test_changing_a_parameter_drops_the_stale_run(qtbot, session: SessionController) -> None:
+    session.set_model(tile=16, passes=8)
+    session.auto_run = True
+    first = session.run_now()
+    started: list[int] = []
+    session.run_progress.connect(lambda done, total, msg: started.append(done))
+    qtbot.waitUntil(lambda: len(started) >= 1, timeout=TIMEOUT)
+    finished: list[str] = []
+    session.run_finished.connect(finished.append)
+    session.set_model(seed=7, passes=1)  # cancels run A, schedules run B (debounced)
+    qtbot.waitUntil(lambda: bool(finished), timeout=TIMEOUT)
+    qtbot.wait(100)
+    assert finished == [MASKED]
+    assert session.doc.records[MASKED].gen > first  # B's result, not A's
+
+
+def test_bad_weights_report_an_error_and_leave_the_session_usable(
+        qtbot, session: SessionController, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a weights file at all")
+    session.open_weights(bad)
+    with qtbot.waitSignal(session.run_failed, timeout=TIMEOUT) as blocker:
+        session.run_now()
+    assert "broken.safetensors" in blocker.args[0]
+    assert not session.running
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now("masked")
+
+
+def test_missing_model_is_reported_not_run(qtbot, chart: np.ndarray) -> None:
+    s = SessionController(catalog=ModelCatalog(), debounce_ms=30)
+    try:
+        assert s.doc.model.model == "nlm"  # no network: start on the classical peer
+        s.auto_run = False
+        s.load_array("chart", chart)
+        with qtbot.waitSignal(s.run_failed, timeout=TIMEOUT) as blocker:
+            s.run_now("masked")
+        assert "not found" in blocker.args[0]
+        with qtbot.waitSignal(s.run_finished, timeout=TIMEOUT):
+            s.run_now("nlm")
+        assert CLASSICAL in s.doc.layers
+    finally:
+        s.shutdown()
+
+
+def test_attention_sweep_produces_points_as_they_come(qtbot, session: SessionController,
+                                                      analysis: AnalysisController) -> None:
+    counts: list[int] = []
+    session.doc.sweep_changed.connect(
+        lambda kind: counts.append(sum(len(v) for v in session.doc.sweeps[kind].values())))
+    with qtbot.waitSignal(analysis.sweep_running, timeout=TIMEOUT,
+                          check_params_cb=lambda kind, running: not running):
+        analysis.start_sweep("attention", xs=(0.0, 0.5))
+    curves = session.doc.sweeps["attention"]
+    assert set(curves) == {"masked model", "baseline model"}
+    assert [x for x, _ in curves["masked model"]] == [0.0, 50.0]
+    assert counts[1:] == [1, 2, 3, 4]  # one point at a time (the first event is the clear)
+
+
+def test_noise_sweep_and_its_cancel(qtbot, session: SessionController, analysis: AnalysisController) -> None:
+    with qtbot.waitSignal(analysis.sweep_running, timeout=TIMEOUT,
+                          check_params_cb=lambda kind, running: not running):
+        analysis.start_sweep("noise", xs=(15.0,))
+    assert set(session.doc.sweeps["noise"]) == {"noisy input", "masked model", "baseline model",
+                                                "non-local means"}
+    analysis.start_sweep("noise", xs=(5.0, 10.0, 15.0, 20.0, 25.0, 30.0))
+    analysis.cancel_sweep()
+    assert analysis.sweeping is None
+    qtbot.wait(200)
+    assert sum(len(v) for v in session.doc.sweeps["noise"].values()) < 6 * 4
+
+
+def test_attention_probe(qtbot, session: SessionController, analysis: AnalysisController) -> None:
+    with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT) as blocker:
+        analysis.probe_attention((10, 20), 1)
+    view = blocker.args[0]
+    assert view.weights.shape == (2, 4, 4)
+    assert np.allclose(view.weights.sum(axis=(1, 2)), 1.0, atol=1e-4)
