@@ -1,8 +1,8 @@
 """The inference engine: tiled, multi-pass, seeded and cancellable denoising.
 
-:meth:`Engine.run` is a generator (for GUI workers): it yields a :class:`Progress` after every
-tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass, and the
-:class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
+:meth:`Engine.run` returns a generator (for GUI workers) that yields a :class:`Progress` after
+every tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass, and
+the :class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
 
 Randomness: the attention keep-maps of a tile are drawn from a ``torch.Generator`` on the
 model's device seeded from ``(seed, pass, tile index)``; the input mask (a demo option) is drawn
@@ -169,8 +169,10 @@ class AttentionView:
         block: Global block index.
         pixel: The query (y, x) in image coordinates.
         weights: (nH, ws, ws) float32 softmax weights; each head sums to 1.
-        key_rows: (ws, ws) image row of each key token; rows >= H are reflection padding.
-        key_cols: (ws, ws) image column of each key token; columns >= W are padding.
+        key_rows: (ws, ws) image row of each key token; rows >= H are reflection padding. In a
+            shifted block's last window row, keys the cyclic shift wrapped around come from the
+            top of the crop and get (almost) zero weight, as in the network.
+        key_cols: (ws, ws) image column of each key token, likewise.
         keep_map: (y1-y0, x1-x0) uint8 keep-map of ``block`` over the crop (1 = kept).
         crop: (y0, x0, y1, x1) of the region that was run through the network.
     """
@@ -284,12 +286,19 @@ class Engine:
             settings: How to run.
             cancel: Polled before every tile; when it returns True, :class:`Cancelled` is raised.
 
-        Yields:
-            Progress after every tile of every pass, TileUpdate for each finished tile of the
-            first pass, and the DenoiseResult last. On CUDA out-of-memory the run restarts with
-            half the tile size (announced by a Progress with ``total == 0``).
+        Returns:
+            An iterator of Progress after every tile of every pass, TileUpdate for each
+            finished tile of the first pass, and the DenoiseResult last. On CUDA out-of-memory
+            the run restarts with half the tile size (announced by a Progress with
+            ``total == 0``).
+
+        Raises:
+            TypeError, ValueError: At once (not on first iteration) for a bad image or settings.
         """
-        rgb = self._prepare(image, settings)
+        return self._events(self._prepare(image, settings), settings, cancel)
+
+    def _events(self, rgb: np.ndarray, settings: RunSettings, cancel: Callable[[], bool] | None
+                ) -> Iterator[Progress | TileUpdate | DenoiseResult]:
         start = time.perf_counter()
         while True:
             try:

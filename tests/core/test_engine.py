@@ -135,9 +135,9 @@ def test_odd_sizes_equal_the_network_on_the_whole_image(engine: Engine, size: tu
     (np.full((8, 8, 3), np.nan, np.float32), ValueError),
     (np.zeros((2, 2, 3), np.float32), ValueError),
 ])
-def test_bad_images_are_rejected(engine: Engine, bad: object, error: type) -> None:
+def test_bad_images_are_rejected_at_call_time(engine: Engine, bad: object, error: type) -> None:
     with pytest.raises(error):
-        engine.denoise(bad, RunSettings())  # type: ignore[arg-type]
+        engine.run(bad, RunSettings())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -1,0 +1,332 @@
+"""The ``mdn`` command line: ``mdn denoise``, ``mdn noise``, ``mdn metrics``, ``mdn info``.
+
+Each subcommand is a :class:`Command`, listed in :func:`builtin_commands`. A command either
+parses its arguments here (``configure`` adds them, ``run`` does the work) or is *delegated*:
+``delegate("train", "model_core.train.cli", "train a model")`` forwards everything after the
+command name to ``model_core.train.cli.main(argv) -> int``, imported only when that command
+runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn train`` is
+added that way, and ``mdn eval`` is meant to be: one line in :func:`builtin_commands`.
+:func:`register` adds a command at run time (plugins, tests).
+
+Errors the user can fix (bad files, bad values) end the program with one line on stderr and a
+non-zero exit status; set ``MDN_TRACEBACK=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from model_core.imageio import read_image, write_image
+from model_core.metrics import psnr, ssim
+from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
+from model_core.weights import SHIPPED_NAMES, resolve_weights
+
+__all__ = ["CliError", "Command", "build_parser", "builtin_commands", "delegate", "main", "register"]
+
+PROG = "mdn"
+TRACEBACK_ENV = "MDN_TRACEBACK"
+
+
+class CliError(Exception):
+    """A problem the user can fix; reported as one line, exit status 1."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``mdn`` subcommand.
+
+    Attributes:
+        name: The subcommand's name.
+        help: One-line summary shown by ``mdn --help``.
+        configure: Adds the command's arguments to its parser (not for delegated commands).
+        run: Does the work from the parsed arguments; returns the exit status.
+        module: For a delegated command, the module whose ``main(argv) -> int`` runs it.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Callable[[argparse.Namespace], int] | None = None
+    module: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.module is None) == (self.configure is None or self.run is None):
+            raise ValueError(f"command {self.name!r} needs either configure and run, or a module")
+
+
+def delegate(name: str, module: str, help: str) -> Command:
+    """A command implemented by ``module.main(argv) -> int``, imported only when it runs."""
+    return Command(name, help, module=module)
+
+
+_EXTRA_COMMANDS: list[Command] = []
+
+
+def register(command: Command) -> None:
+    """Add a subcommand to those :func:`main` offers (call before ``main``)."""
+    if command.name in {c.name for c in _all_commands()}:
+        raise ValueError(f"an mdn command named {command.name!r} exists already")
+    _EXTRA_COMMANDS.append(command)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# --------------------------------------------------------------------------- mdn denoise
+
+
+def _configure_denoise(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="noisy images")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
+                        help="folder for <stem>_denoised.png (created if missing)")
+    parser.add_argument("--weights", default="masked", metavar="FILE_OR_NAME",
+                        help=f"weights file, or a shipped model: {', '.join(SHIPPED_NAMES)} "
+                             "(default: masked)")
+    parser.add_argument("--attn-mask", type=float, default=0.75, metavar="R",
+                        help="attention mask ratio; the paper tests with 0.75; 0 = off")
+    parser.add_argument("--input-mask", type=float, default=0.0, metavar="R",
+                        help="drop this share of input pixels first (a demo; default 0)")
+    parser.add_argument("--passes", type=int, default=1, metavar="N",
+                        help="average N passes with different masks (default 1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the masks")
+    parser.add_argument("--tile", type=int, default=256, metavar="T",
+                        help="tile side in pixels; 0 = whole image at once (default 256)")
+    parser.add_argument("--overlap", type=int, default=32, metavar="P",
+                        help="overlap of neighbouring tiles (default 32)")
+    parser.add_argument("--precision", default="fp32", metavar="P",
+                        help="fp32, bf16 or auto (bf16 on CUDA) (default fp32)")
+    parser.add_argument("--device", default=None, metavar="D",
+                        help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+    parser.add_argument("--save-std", action="store_true",
+                        help="also write <stem>_std.png, the 16-bit per-pixel std over passes "
+                             "(in image units, not rescaled); needs --passes 2 or more")
+    parser.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
+                        help="bits per sample of the output (default: 16 for 16-bit inputs, else 8)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def _run_denoise(args: argparse.Namespace) -> int:
+    # The engine pulls in torch; imported here so the light commands start fast.
+    from model_core.engine import Engine, RunSettings
+
+    settings = RunSettings(
+        attn_mask_ratio=args.attn_mask, input_mask_ratio=args.input_mask, passes=args.passes,
+        seed=args.seed, tile=args.tile, overlap=args.overlap, precision=args.precision)
+    if args.save_std and args.passes < 2:
+        raise CliError("--save-std needs --passes 2 or more")
+    jobs = _output_names(args.images, args.output)
+    engine = Engine.from_file(resolve_weights(args.weights), device=args.device)
+    args.output.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    with tqdm(jobs, unit="image", disable=None, file=sys.stderr) as bar:
+        for src, dst in bar:
+            try:
+                _denoise_one(engine, src, dst, settings, args, bar)
+            except (ValueError, OSError) as exc:
+                failed += 1
+                tqdm.write(f"{PROG}: skipping {src}: {_one_line(exc)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _output_names(images: Sequence[Path], folder: Path) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; refuses two inputs that would write the same file."""
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"{folder} is not a folder")
+    jobs, seen = [], {}
+    for src in images:
+        dst = folder / f"{src.stem}_denoised.png"
+        if dst in seen:
+            raise CliError(f"{seen[dst]} and {src} would both be written to {dst}")
+        seen[dst] = src
+        jobs.append((src, dst))
+    return jobs
+
+
+def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argparse.Namespace,
+                 bar: tqdm) -> None:
+    std_path = dst.with_name(f"{src.stem}_std.png")
+    targets = [dst, std_path] if args.save_std else [dst]
+    _refuse_existing(targets, args.overwrite)
+    loaded = read_image(src)
+    bar.set_postfix_str(src.name)
+    result = engine.denoise(loaded.rgb, settings,
+                            progress=lambda p: bar.set_postfix_str(f"{src.name}: {p.message}"))
+    depth = args.bit_depth or (16 if loaded.bit_depth == 16 else 8)
+    write_image(dst, result.image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
+    if args.save_std:
+        write_image(std_path, result.std, bit_depth=16, overwrite=args.overwrite)
+    print(dst)
+
+
+def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
+
+
+# --------------------------------------------------------------------------- mdn noise
+
+
+def _configure_noise(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", type=Path, metavar="IMAGE", help="clean image")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
+                        help="noisy image to write (8-bit when quantised, else 16-bit PNG/TIFF)")
+    parser.add_argument("--type", required=True, choices=sorted(NOISE_TYPES), metavar="T",
+                        help=f"noise type: {', '.join(sorted(NOISE_TYPES))}")
+    parser.add_argument("--level", type=float, default=None, metavar="L",
+                        help="noise level (meaning depends on the type; default: the type's default)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the noise")
+    parser.add_argument("--no-quantize", action="store_true",
+                        help="keep the noisy values instead of rounding them to 8 bits")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _run_noise(args: argparse.Namespace) -> int:
+    spec = NoiseSpec.parse(args.type if args.level is None else f"{args.type}:{args.level}")
+    _refuse_existing([args.output], args.overwrite)
+    loaded = read_image(args.image)
+    noisy = apply_noise(loaded.rgb, spec, seed=args.seed, quantize=not args.no_quantize)
+    depth = 16 if args.no_quantize else 8
+    write_image(args.output, noisy, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
+    print(args.output)
+    return 0
+
+
+# --------------------------------------------------------------------------- mdn metrics
+
+
+def _configure_metrics(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clean", type=Path, metavar="CLEAN", help="reference image")
+    parser.add_argument("test", type=Path, metavar="TEST", help="image to measure")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (psnr is null for identical images)")
+    parser.add_argument("--border", type=int, default=0, metavar="N",
+                        help="crop N pixels from every side first (default 0)")
+    parser.add_argument("--y", action="store_true", help="measure the BT.601 luma (Y) only")
+
+
+def _run_metrics(args: argparse.Namespace) -> int:
+    if args.border < 0:
+        raise CliError(f"--border must be >= 0, got {args.border}")
+    clean, test = read_image(args.clean).rgb, read_image(args.test).rgb
+    if clean.shape != test.shape:
+        raise CliError(f"the images differ in size: {clean.shape[1]}x{clean.shape[0]} "
+                       f"vs {test.shape[1]}x{test.shape[0]}")
+    value = psnr(clean, test, border=args.border, y_only=args.y)
+    score = ssim(clean, test, border=args.border, y_only=args.y)
+    if args.json:
+        print(json.dumps({"clean": str(args.clean), "test": str(args.test),
+                          "psnr": value if value != float("inf") else None, "ssim": score,
+                          "border": args.border, "y_only": args.y}))
+    else:
+        print(f"PSNR {value:.4f} dB\nSSIM {score:.6f}")
+    return 0
+
+
+# --------------------------------------------------------------------------- mdn info
+
+
+def _configure_info(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("weights", metavar="WEIGHTS",
+                        help=f"weights file, or a shipped model: {', '.join(SHIPPED_NAMES)}")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from model_core.network.checkpoint import load_weights  # torch, see _run_denoise
+
+    loaded = load_weights(resolve_weights(args.weights))
+    card = {k: v for k, v in loaded.card.items() if k != "config"}
+    info = {"file": str(loaded.source), "format": loaded.kind,
+            "parameters": sum(p.numel() for p in loaded.model.parameters()),
+            "config": loaded.config.to_dict(), "card": card}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"file: {info['file']}\nformat: {info['format']}\nparameters: {info['parameters']:,}")
+    for section in ("config", "card"):
+        print(f"{section}:" + ("" if info[section] else " (none)"))
+        for key, value in info[section].items():
+            print(f"  {key}: {json.dumps(value)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- the program
+
+
+def builtin_commands() -> list[Command]:
+    """The commands ``mdn`` always has, in the order ``mdn --help`` lists them."""
+    return [
+        Command("denoise", "denoise images with a trained model", _configure_denoise, _run_denoise),
+        Command("noise", "add synthetic noise to an image", _configure_noise, _run_noise),
+        Command("metrics", "PSNR and SSIM of an image against a clean reference",
+                _configure_metrics, _run_metrics),
+        Command("info", "show the configuration and model card of a weights file",
+                _configure_info, _run_info),
+        delegate("train", "model_core.train.cli", "train a model (the paper's masked recipe or a baseline)"),
+    ]
+
+
+def _all_commands() -> list[Command]:
+    return builtin_commands() + _EXTRA_COMMANDS
+
+
+def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
+    """The ``mdn`` parser with a subparser per command."""
+    parser = _Parser(prog=PROG, description="mdn: masked-training image denoising.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in commands if commands is not None else _all_commands():
+        if command.module is not None:
+            # Delegated: listed here for --help, parsed by its own module in main().
+            subparsers.add_parser(command.name, help=command.help, add_help=False)
+            continue
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        assert command.configure is not None and command.run is not None
+        command.configure(sub)
+        sub.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mdn`` with ``argv`` (default: the process arguments); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _all_commands()
+    delegated = {c.name: c.module for c in commands if c.module is not None}
+    try:
+        if argv and argv[0] in delegated:
+            return int(importlib.import_module(str(delegated[argv[0]])).main(argv[1:]))
+        args = build_parser(commands).parse_args(argv)
+        return int(args.handler(args))
+    except SystemExit as exc:  # argparse's --help and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ValueError, OSError) as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

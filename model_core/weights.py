@@ -1,0 +1,59 @@
+"""Where shipped weights live, and turning a model name or a path into a weights file.
+
+Shipped models are ``<weights dir>/<name>.safetensors`` for the names in :data:`SHIPPED_NAMES`;
+the folder is ``$MDN_WEIGHTS_DIR`` when set, else ``resources/weights`` in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["SHIPPED_NAMES", "WEIGHTS_ENV", "resolve_weights", "shipped_models", "weights_dir"]
+
+WEIGHTS_ENV = "MDN_WEIGHTS_DIR"
+# The paper's masked-training model and the plain-training baseline it is compared with.
+SHIPPED_NAMES = ("masked", "baseline")
+
+
+def weights_dir() -> Path:
+    """The folder of shipped weights: ``$MDN_WEIGHTS_DIR`` if set, else ``<repo>/resources/weights``."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / "resources" / "weights"
+
+
+def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
+    """Turn a shipped model name or a file path into an existing weights file.
+
+    Args:
+        name_or_path: ``"masked"`` or ``"baseline"`` for a shipped model, else a file path.
+
+    Returns:
+        The path of the weights file.
+
+    Raises:
+        FileNotFoundError: If the shipped model or the file does not exist (the message names
+            the missing file).
+        TypeError: If the argument is neither a string nor a path.
+    """
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise TypeError(f"weights must be a name or a path, got {type(name_or_path).__name__}")
+    if isinstance(name_or_path, str) and name_or_path in SHIPPED_NAMES:
+        path = weights_dir() / f"{name_or_path}.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"the {name_or_path!r} model is not shipped yet: {path} is missing "
+                                    f"(set {WEIGHTS_ENV} or pass a weights file)")
+        return path
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    return path
+
+
+def shipped_models() -> dict[str, Path]:
+    """The shipped models present on disk, by name."""
+    folder = weights_dir()
+    found = {name: folder / f"{name}.safetensors" for name in SHIPPED_NAMES}
+    return {name: path for name, path in found.items() if path.is_file()}

@@ -1,0 +1,255 @@
+"""Tests of the ``mdn`` command line (model_core.cli) and weights lookup (model_core.weights)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_core import cli
+from model_core.imageio import read_image, write_image
+from model_core.metrics import psnr, ssim
+from model_core.network import MaskedSwinIR, SwinIRConfig
+from model_core.network.checkpoint import save_weights
+from model_core.weights import WEIGHTS_ENV, resolve_weights, shipped_models, weights_dir
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO.parent / "shared" / "reference" / "parity_fixture.safetensors"
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    return save_weights(MaskedSwinIR(SwinIRConfig.tiny()), folder / "tiny.safetensors",
+                        card={"name": "tiny test model"})
+
+
+def picture(h: int = 20, w: int = 26, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- the program
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    for command in ("denoise", "noise", "metrics", "info", "train"):
+        assert command in listed
+        if command != "train":
+            assert cli.main([command, "--help"]) == 0
+            assert "usage: mdn " + command in capsys.readouterr().out
+
+
+def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["denoise"]) == 2
+    assert "required" in one_line(capsys.readouterr().err)
+    assert cli.main(["nonsense"]) == 2
+    assert "invalid choice" in one_line(capsys.readouterr().err)
+
+
+def test_module_entry_point_runs_in_a_subprocess(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "model_core.cli", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "denoise" in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "model_core.cli", "metrics", "a.png", "b.png"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                             env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert missing.returncode == 1 and "a.png" in one_line(missing.stderr)
+
+
+def test_register_and_delegate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli, "_EXTRA_COMMANDS", [])
+    received = []
+    fake = types.ModuleType("fake_mdn_plugin")
+    fake.main = lambda argv: received.append(argv) or 7  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_mdn_plugin", fake)
+    cli.register(cli.delegate("plugin", "fake_mdn_plugin", "a delegated command"))
+    cli.register(cli.Command("hello", "says hello", lambda p: p.add_argument("--name"),
+                             lambda args: print(f"hello {args.name}") or 0))
+    assert cli.main(["plugin", "--anything", "x"]) == 7 and received == [["--anything", "x"]]
+    assert cli.main(["hello", "--name", "mdn"]) == 0 and "hello mdn" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="exists already"):
+        cli.register(cli.delegate("denoise", "fake_mdn_plugin", "clash"))
+    with pytest.raises(ValueError):
+        cli.Command("broken", "neither run nor module")
+
+
+# --------------------------------------------------------------------------- mdn denoise
+
+
+def test_denoise_writes_outputs_and_keeps_alpha_and_depth(tmp_path: Path, tiny_weights: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    alpha = np.linspace(0, 1, 20 * 26, dtype=np.float32).reshape(20, 26)
+    write_image(tmp_path / "rgba.png", picture(), alpha=alpha)
+    write_image(tmp_path / "deep.png", picture(seed=1), bit_depth=16)
+    out = tmp_path / "out"
+    code = cli.main(["denoise", str(tmp_path / "rgba.png"), str(tmp_path / "deep.png"), "-o", str(out),
+                     "--weights", str(tiny_weights), "--passes", "2", "--save-std", "--tile", "16",
+                     "--overlap", "4", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    rgba, deep = read_image(out / "rgba_denoised.png"), read_image(out / "deep_denoised.png")
+    assert rgba.rgb.shape == (20, 26, 3) and rgba.bit_depth == 8
+    np.testing.assert_allclose(rgba.alpha, alpha, atol=1 / 255)
+    assert deep.bit_depth == 16 and deep.alpha is None
+    assert read_image(out / "deep_std.png").bit_depth == 16
+    assert str(out / "rgba_denoised.png") in capsys.readouterr().out
+
+
+def test_denoise_skips_a_corrupt_file(tmp_path: Path, tiny_weights: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.png").write_bytes(b"this is not a png")
+    write_image(tmp_path / "good.png", picture())
+    out = tmp_path / "out"
+    code = cli.main(["denoise", str(tmp_path / "bad.png"), str(tmp_path / "good.png"), "-o", str(out),
+                     "--weights", str(tiny_weights), "--device", "cpu"])
+    assert code == 1
+    assert "bad.png" in one_line(capsys.readouterr().err)
+    assert (out / "good_denoised.png").is_file() and not (out / "bad_denoised.png").exists()
+
+
+def test_denoise_refuses_to_overwrite(tmp_path: Path, tiny_weights: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "a.png", picture())
+    args = ["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path), "--weights", str(tiny_weights),
+            "--device", "cpu", "--bit-depth", "16"]
+    assert cli.main(args) == 0
+    before = (tmp_path / "a_denoised.png").read_bytes()
+    capsys.readouterr()
+    assert cli.main(args) == 1
+    assert "--overwrite" in one_line(capsys.readouterr().err)
+    assert (tmp_path / "a_denoised.png").read_bytes() == before
+    assert cli.main([*args, "--overwrite", "--seed", "3"]) == 0
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (["--attn-mask", "1.5"], "attn_mask_ratio"),
+    (["--passes", "1", "--save-std"], "--save-std"),
+    (["--device", "nonsense"], "nonsense"),
+])
+def test_denoise_bad_options(tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str],
+                             extra: list[str], needle: str) -> None:
+    write_image(tmp_path / "a.png", picture())
+    code = cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                     "--weights", str(tiny_weights), *extra])
+    assert code == 1 and needle in one_line(capsys.readouterr().err)
+
+
+def test_denoise_bad_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "a.png", picture())
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 64)
+    for weights in (str(broken), str(tmp_path / "missing.pth")):
+        code = cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                         "--weights", weights])
+        assert code == 1 and Path(weights).name in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_denoise_parity_with_official_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not FIXTURE.is_file():
+        pytest.skip(f"parity fixture not found at {FIXTURE}")
+    from safetensors.torch import load_file
+
+    fixture = load_file(str(FIXTURE))
+    state = {k.removeprefix("state."): v for k, v in fixture.items() if k.startswith("state.")}
+    torch.save({"params": state}, tmp_path / "official.pth")
+    write_image(tmp_path / "c.png", fixture["input_c"][0].permute(1, 2, 0).numpy())
+    code = cli.main(["denoise", str(tmp_path / "c.png"), "-o", str(tmp_path / "out"),
+                     "--weights", str(tmp_path / "official.pth"), "--attn-mask", "0", "--tile", "0",
+                     "--bit-depth", "16", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    out = read_image(tmp_path / "out" / "c_denoised.png")
+    expected = fixture["output_c_nomask"][0].permute(1, 2, 0).clamp(0, 1).numpy()
+    assert out.bit_depth == 16
+    np.testing.assert_allclose(out.rgb, expected, rtol=0, atol=1e-4 + 0.5 / 65535)
+
+
+# --------------------------------------------------------------------------- noise, metrics, info
+
+
+def test_noise_then_metrics_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = picture(32, 40)
+    write_image(tmp_path / "clean.png", clean)
+    clean = read_image(tmp_path / "clean.png").rgb
+    noisy_path = tmp_path / "noisy.png"
+    assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(noisy_path), "--type", "gaussian",
+                     "--level", "25", "--seed", "1"]) == 0
+    noisy = read_image(noisy_path)
+    assert noisy.bit_depth == 8 and noisy.rgb.shape == clean.shape
+    capsys.readouterr()
+    assert cli.main(["metrics", str(tmp_path / "clean.png"), str(noisy_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["psnr"] == pytest.approx(psnr(clean, noisy.rgb))
+    assert report["ssim"] == pytest.approx(ssim(clean, noisy.rgb))
+    assert 15 < report["psnr"] < 25
+    assert cli.main(["metrics", str(tmp_path / "clean.png"), str(noisy_path), "--y", "--border", "2"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("PSNR ") and "SSIM " in text
+    assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(noisy_path), "--type", "poisson"]) == 1
+    assert "--overwrite" in one_line(capsys.readouterr().err)
+
+
+def test_noise_without_quantisation_writes_16_bit(tmp_path: Path) -> None:
+    write_image(tmp_path / "clean.png", picture())
+    assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(tmp_path / "n.png"), "--type",
+                     "speckle", "--level", "0.02", "--no-quantize"]) == 0
+    assert read_image(tmp_path / "n.png").bit_depth == 16
+
+
+def test_metrics_identical_and_mismatched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "a.png", picture())
+    write_image(tmp_path / "b.png", picture(22, 26))
+    assert cli.main(["metrics", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["psnr"] is None
+    assert cli.main(["metrics", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
+    assert "differ in size" in one_line(capsys.readouterr().err)
+
+
+def test_info(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", str(tiny_weights)]) == 0
+    text = capsys.readouterr().out
+    assert "embed_dim: 12" in text and "tiny test model" in text and "format: mdn" in text
+    assert cli.main(["info", str(tiny_weights), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"] == SwinIRConfig.tiny().to_dict() and info["parameters"] > 0
+
+
+# --------------------------------------------------------------------------- weights lookup
+
+
+def test_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path) -> None:
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    assert weights_dir() == REPO / "resources" / "weights"
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    assert weights_dir() == tmp_path and shipped_models() == {}
+    with pytest.raises(FileNotFoundError, match=r"masked\.safetensors is missing"):
+        resolve_weights("masked")
+    (tmp_path / "masked.safetensors").write_bytes(tiny_weights.read_bytes())
+    assert resolve_weights("masked") == tmp_path / "masked.safetensors"
+    assert shipped_models() == {"masked": tmp_path / "masked.safetensors"}
+    assert resolve_weights(tiny_weights) == tiny_weights
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
+        resolve_weights(tmp_path / "nope.pth")
+    with pytest.raises(TypeError):
+        resolve_weights(3)  # type: ignore[arg-type]
+
+
+def test_missing_shipped_model_via_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    assert cli.main(["info", "baseline"]) == 1
+    assert "baseline.safetensors is missing" in one_line(capsys.readouterr().err)
