@@ -4,8 +4,8 @@ Each subcommand is a :class:`Command`, listed in :func:`builtin_commands`. A com
 parses its arguments here (``configure`` adds them, ``run`` does the work) or is *delegated*:
 ``delegate("train", "model_core.train.cli", "train a model")`` forwards everything after the
 command name to ``model_core.train.cli.main(argv) -> int``, imported only when that command
-runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn train`` is
-added that way, and ``mdn eval`` is meant to be: one line in :func:`builtin_commands`.
+runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn train`` and
+``mdn eval`` are added that way, each one line in :func:`builtin_commands`.
 :func:`register` adds a command at run time (plugins, tests).
 
 Errors the user can fix (bad files, bad values) end the program with one line on stderr and a
@@ -278,6 +278,8 @@ def builtin_commands() -> list[Command]:
         Command("info", "show the configuration and model card of a weights file",
                 _configure_info, _run_info),
         delegate("train", "model_core.train.cli", "train a model (the paper's masked recipe or a baseline)"),
+        delegate("eval", "model_core.eval.cli",
+                 "evaluate denoisers over data sets and noises, as the paper does"),
     ]
 
 
@@ -308,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     delegated = {c.name: c.module for c in commands if c.module is not None}
     try:
         if argv and argv[0] in delegated:
-            return int(importlib.import_module(str(delegated[argv[0]])).main(argv[1:]))
+            return int(_import_command(argv[0], str(delegated[argv[0]])).main(argv[1:]))
         args = build_parser(commands).parse_args(argv)
         return int(args.handler(args))
     except SystemExit as exc:  # argparse's --help and usage errors
@@ -321,6 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _import_command(name: str, module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise CliError(f"'{PROG} {name}' is not available: {exc}") from exc
 
 
 def _one_line(exc: BaseException) -> str:

@@ -47,9 +47,9 @@ def one_line(text: str) -> str:
 def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--help"]) == 0
     listed = capsys.readouterr().out
-    for command in ("denoise", "noise", "metrics", "info", "train"):
+    for command in ("denoise", "noise", "metrics", "info", "train", "eval"):
         assert command in listed
-        if command != "train":
+        if command not in ("train", "eval"):
             assert cli.main([command, "--help"]) == 0
             assert "usage: mdn " + command in capsys.readouterr().out
 
@@ -84,6 +84,8 @@ def test_register_and_delegate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     assert cli.main(["hello", "--name", "mdn"]) == 0 and "hello mdn" in capsys.readouterr().out
     with pytest.raises(ValueError, match="exists already"):
         cli.register(cli.delegate("denoise", "fake_mdn_plugin", "clash"))
+    cli.register(cli.delegate("ghost", "no_such_mdn_module", "missing"))
+    assert cli.main(["ghost"]) == 1 and "not available" in one_line(capsys.readouterr().err)
     with pytest.raises(ValueError):
         cli.Command("broken", "neither run nor module")
 
