@@ -29,7 +29,7 @@ from tqdm import tqdm
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
-from model_core.weights import SHIPPED_NAMES, resolve_weights
+from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio
 
 __all__ = ["CliError", "Command", "build_parser", "builtin_commands", "delegate", "main", "register"]
 
@@ -96,8 +96,9 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="masked", metavar="FILE_OR_NAME",
                         help=f"weights file, or a shipped model: {', '.join(SHIPPED_NAMES)} "
                              "(default: masked)")
-    parser.add_argument("--attn-mask", type=float, default=0.75, metavar="R",
-                        help="attention mask ratio; the paper tests with 0.75; 0 = off")
+    parser.add_argument("--attn-mask", type=float, default=None, metavar="R",
+                        help="attention mask ratio; 0 = off (default: the model's training value, "
+                             "0.75 for the paper's masked models, 0 for the baseline)")
     parser.add_argument("--input-mask", type=float, default=0.0, metavar="R",
                         help="drop this share of input pixels first (a demo; default 0)")
     parser.add_argument("--passes", type=int, default=1, metavar="N",
@@ -123,13 +124,14 @@ def _run_denoise(args: argparse.Namespace) -> int:
     # The engine pulls in torch; imported here so the light commands start fast.
     from model_core.engine import Engine, RunSettings
 
-    settings = RunSettings(
-        attn_mask_ratio=args.attn_mask, input_mask_ratio=args.input_mask, passes=args.passes,
-        seed=args.seed, tile=args.tile, overlap=args.overlap, precision=args.precision)
     if args.save_std and args.passes < 2:
         raise CliError("--save-std needs --passes 2 or more")
     jobs = _output_names(args.images, args.output)
     engine = Engine.from_file(resolve_weights(args.weights), device=args.device)
+    ratio = args.attn_mask if args.attn_mask is not None else training_attn_mask_ratio(engine.card)
+    settings = RunSettings(
+        attn_mask_ratio=ratio, input_mask_ratio=args.input_mask, passes=args.passes,
+        seed=args.seed, tile=args.tile, overlap=args.overlap, precision=args.precision)
     args.output.mkdir(parents=True, exist_ok=True)
     failed = 0
     with tqdm(jobs, unit="image", disable=None, file=sys.stderr) as bar:

@@ -57,3 +57,20 @@ def shipped_models() -> dict[str, Path]:
     folder = weights_dir()
     found = {name: folder / f"{name}.safetensors" for name in SHIPPED_NAMES}
     return {name: path for name, path in found.items() if path.is_file()}
+
+
+# The paper trains and tests its masked model with this attention-mask ratio.
+PAPER_ATTN_MASK_RATIO = 0.75
+
+
+def training_attn_mask_ratio(card: dict) -> float:
+    """The attention-mask ratio a model was trained with, read from its model card.
+
+    Masked training keeps the mask at inference, so this is the right default at test
+    time; a baseline trained without masks gets 0. Official checkpoints have no card
+    and are the paper's masked models, so they get the paper's 0.75.
+    """
+    train_config = card.get("train_config") if isinstance(card, dict) else None
+    if isinstance(train_config, dict) and "attn_mask_ratio" in train_config:
+        return float(train_config["attn_mask_ratio"])
+    return PAPER_ATTN_MASK_RATIO

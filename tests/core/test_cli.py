@@ -255,3 +255,11 @@ def test_missing_shipped_model_via_cli(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
     assert cli.main(["info", "baseline"]) == 1
     assert "baseline.safetensors is missing" in one_line(capsys.readouterr().err)
+
+
+def test_attention_mask_defaults_to_the_models_training_value():
+    from model_core.weights import training_attn_mask_ratio
+
+    assert training_attn_mask_ratio({"train_config": {"attn_mask_ratio": 0.0}}) == 0.0
+    assert training_attn_mask_ratio({"train_config": {"attn_mask_ratio": 0.5}}) == 0.5
+    assert training_attn_mask_ratio({}) == 0.75
