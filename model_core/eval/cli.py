@@ -1,0 +1,173 @@
+"""``mdn eval``: the paper's protocol in one command.
+
+Example (the numbers of docs/RESULTS.md)::
+
+    mdn eval --data ../shared/datasets/val/Kodak24 --data ../shared/datasets/val/McMaster \\
+        --method masked --method baseline --method noisy --method bm3d --method nlm \\
+        --json results.json --markdown results.md --plot results.png
+
+``--method`` takes ``noisy``, ``bm3d``, ``nlm``, ``masked``, ``baseline``, a weights file
+(labelled by its stem), or ``LABEL=FILE`` to choose the label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
+from model_core.eval.protocol import EvalProgress, Row, evaluate
+from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
+from model_core.noise import NoiseSpec, default_grid
+from model_core.weights import SHIPPED_NAMES
+
+__all__ = ["add_arguments", "main", "run"]
+
+PROG = "mdn eval"
+TRACEBACK_ENV = "MDN_TRACEBACK"
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _spec(text: str) -> NoiseSpec:
+    try:
+        return NoiseSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mdn eval``."""
+    names = ", ".join((*SHIPPED_NAMES, *CLASSICAL_METHODS))
+    parser.add_argument("--data", action="append", required=True, type=Path, metavar="DIR",
+                        help="folder of clean images (repeatable); its name names the data set")
+    parser.add_argument("--method", action="append", required=True, metavar="NAME_OR_WEIGHTS",
+                        help=f"{names}, a weights file (labelled by its stem) or LABEL=FILE "
+                             "(repeatable; columns in this order)")
+    parser.add_argument("--noise", action="append", type=_spec, metavar="TYPE:LEVEL",
+                        help="noise to test (repeatable; default: the paper's 24-spec grid)")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help="use the first N files of each folder, sorted by name")
+    parser.add_argument("--attn-mask", type=_ratio, metavar="R",
+                        help="attention mask ratio of every network (default: each model's "
+                             "training value from its card, else 0.75)")
+    parser.add_argument("--passes", type=_positive, default=1, metavar="N",
+                        help="stochastic passes averaged by the networks (default 1)")
+    parser.add_argument("--tile", type=_non_negative, default=256, metavar="T",
+                        help="tile side of the networks; 0 = whole image (default 256)")
+    parser.add_argument("--device", default=None, metavar="D",
+                        help="cpu, cuda, cuda:N or auto (default: CUDA when available)")
+    parser.add_argument("--seed", type=_non_negative, default=0, metavar="S",
+                        help="seed of the noise and the masks (default 0)")
+    parser.add_argument("--json", required=True, type=Path, metavar="FILE",
+                        help="results: a list of {dataset, noise, level, method, psnr, ssim, n_images}")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="also write the Markdown tables (always printed to stdout)")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="PSNR-vs-level figure")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _split_label(value: str) -> tuple[str, str]:
+    """``LABEL=FILE`` -> (LABEL, FILE); anything else -> (default label, value)."""
+    label, sep, target = value.partition("=")
+    if sep and label and target and os.sep not in label and "/" not in label:
+        return label, target
+    return method_label(value), value
+
+
+def _build_methods(args: argparse.Namespace) -> list[Method]:
+    pairs = [_split_label(value) for value in args.method]
+    labels = [label for label, _ in pairs]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"two methods are labelled {', '.join(repeated)}; name them with LABEL=FILE")
+    return [make_method(target, label=label, attn_mask=args.attn_mask, passes=args.passes,
+                        device=args.device, tile=args.tile, seed=args.seed)
+            for label, target in pairs]
+
+
+def _outputs(args: argparse.Namespace) -> list[Path]:
+    return [p for p in (args.json, args.markdown, args.plot) if p is not None]
+
+
+def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[NoiseSpec]) -> list[Row]:
+    with tqdm(unit="run", disable=True if args.no_progress else None, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+
+        def progress(p: EvalProgress) -> None:
+            if bar.total != p.total:
+                bar.total = p.total
+            bar.set_postfix_str(f"{p.dataset}/{p.image} {p.spec} {p.method}", refresh=False)
+            bar.update(p.done - bar.n)
+
+        def skipped(path: Path, reason: str) -> None:
+            tqdm.write(f"{PROG}: warning: skipping {path.name}: {reason}", file=sys.stderr)
+
+        return evaluate(args.data, methods, specs, args.limit, args.seed, progress, on_skip=skipped)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and write the results; returns the exit status."""
+    specs = list(args.noise) if args.noise else default_grid()
+    check_writable(_outputs(args), args.overwrite)
+    rows = _evaluate(args, _build_methods(args), specs)
+    tables = markdown_tables(rows)
+    write_json(rows, args.json, args.overwrite)
+    if args.markdown is not None:
+        write_markdown(rows, args.markdown, args.overwrite)
+    if args.plot is not None:
+        write_plot(rows, args.plot, args.overwrite)
+    sys.stdout.write(tables)
+    for path in _outputs(args):
+        print(f"{PROG}: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The stand-alone parser of ``python -m model_core.eval``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Evaluate denoisers on data sets x noises, as the paper does.")
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mdn eval`` with ``argv`` (default: the process arguments); returns the exit status."""
+    try:
+        return run(build_parser().parse_args(argv))
+    except SystemExit as exc:  # --help and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        lines = str(exc).strip().splitlines()
+        print(f"{PROG}: error: {lines[0] if lines else type(exc).__name__}", file=sys.stderr)
+        return 1
