@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
@@ -102,7 +102,13 @@ def configure_pyqtgraph() -> None:
 
 
 class ScriptedStart(QObject):
-    """Runs the steps of a scripted start once the event loop is going: run, screenshot, quit."""
+    """Runs the steps of a scripted start once the event loop is going: run, screenshot, quit.
+
+    Signals:
+        finished (exit_code): the steps are done and ``--quit`` was given.
+    """
+
+    finished = Signal(int)
 
     def __init__(self, window: object, args: argparse.Namespace) -> None:
         super().__init__()
@@ -138,7 +144,7 @@ class ScriptedStart(QObject):
         if self.args.quit:
             self.window.close()  # type: ignore[attr-defined]
             self.window.deleteLater()  # type: ignore[attr-defined]
-            QApplication.exit(self.exit_code)
+            self.finished.emit(self.exit_code)
 
 
 def build_window(args: argparse.Namespace, settings: QSettings) -> object:
@@ -213,6 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()  # type: ignore[attr-defined]
     script = ScriptedStart(window, args)
     QTimer.singleShot(0, script.start)
+    if args.quit:
+        # A local loop, not app.exec(): exiting the application's loop would stop every
+        # later event loop in this process (which matters when main() runs inside tests).
+        loop = QEventLoop()
+        script.finished.connect(loop.exit)
+        return loop.exec()
     code = app.exec()
     return script.exit_code or code
 

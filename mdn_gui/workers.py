@@ -195,7 +195,9 @@ class Worker(QObject):
             raise Cancelled("cancelled before the classical method started")
         image = classical.denoise(job.model.choice, job.image, sigma)
         self.progressed.emit(JobProgress(job.channel, job.gen, 1, 1, "done"))
-        record = RunRecord(seconds=time.perf_counter() - start, device="cpu", model=job.model.choice, gen=job.gen)
+        record = RunRecord(
+            seconds=time.perf_counter() - start, device="cpu", model=job.model.choice, gen=job.gen
+        )
         return image, record
 
     def _noise(self, job: NoiseJob) -> None:

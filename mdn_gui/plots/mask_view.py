@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from mdn_gui.compose import overlay_mask
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.state import MODEL_LAYERS, RunRecord
-from mdn_gui.views.binding import subscribe
+from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from model_core.engine import AttentionView
 
 MODES = {
@@ -56,7 +57,9 @@ class MaskView(QWidget):
         self.head.setToolTip("Attention head shown in the heatmap")
         self.info = QLabel(self)
         self.info.setWordWrap(True)
+        orphans = OrphanCatcher()  # pyqtgraph's menus get this widget as owner
         self._build_graphics()
+        orphans.adopt(self)
         controls = QHBoxLayout()
         controls.addWidget(self.mode)
         controls.addWidget(QLabel("Block"))
@@ -98,7 +101,9 @@ class MaskView(QWidget):
         self.std_bar = pg.ColorBarItem(
             values=(0, 1), colorMap="inferno", interactive=False, label="std (8-bit)"
         )
-        self._std_bar_shown = False
+        # Always in the scene (an item outside any scene is never deleted), hidden unless needed.
+        self.main_view.addItem(self.std_bar, row=0, col=1)
+        self._std_bar_shown = True
         self.main_view.scene().sigMouseClicked.connect(self._scene_clicked)
         self.heat_view = pg.GraphicsLayoutWidget(self)
         self.heat_plot = self.heat_view.addPlot(row=0, col=0, title="attention weights")
@@ -229,11 +234,11 @@ class MaskView(QWidget):
         )
 
     def _show_std_bar(self, show: bool) -> None:
-        if show and not self._std_bar_shown:
-            self.std_bar.setImageItem(self.image_item)
-            self.main_view.addItem(self.std_bar, row=0, col=1)
-        elif not show and self._std_bar_shown:
-            self.main_view.removeItem(self.std_bar)
+        if show == self._std_bar_shown:
+            return
+        self.std_bar.setVisible(show)
+        self.main_view.ci.layout.setColumnMaximumWidth(1, 200 if show else 0)
+        if not show:
             self.image_item.setLookupTable(None)
         self._std_bar_shown = show
 
@@ -274,3 +279,7 @@ class MaskView(QWidget):
     def _depths(self) -> tuple[int, ...]:
         record = self.record()
         return record.depths if record is not None else ()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        clear_scenes(self)
+        super().closeEvent(event)

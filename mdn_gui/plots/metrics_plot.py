@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from mdn_gui.state import CLEAN, Document
-from mdn_gui.views.binding import subscribe
+from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import plot_background, plot_foreground
 
 BAR_COLOURS = {
@@ -27,6 +28,7 @@ class MetricsPlot(QWidget):
         self.doc = doc
         self.note = QLabel("No clean reference (a real noisy photo): PSNR and SSIM cannot be measured.", self)
         self.note.setWordWrap(True)
+        orphans = OrphanCatcher()  # pyqtgraph's menus get this widget as owner
         self.psnr_plot = pg.PlotWidget(self)
         self.ssim_plot = pg.PlotWidget(self)
         for plot, title in (
@@ -38,6 +40,7 @@ class MetricsPlot(QWidget):
             plot.hideButtons()
             plot.setMenuEnabled(False)
             plot.setMinimumHeight(120)
+        orphans.adopt(self)
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
         layout.addWidget(self.psnr_plot, 1)
@@ -119,3 +122,7 @@ def restyle(plot: pg.PlotWidget, dark: bool) -> None:
         axis.setTextPen(pen)
     title = plot.getPlotItem().titleLabel
     title.setText(title.text, color=plot_foreground(dark))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        clear_scenes(self)
+        super().closeEvent(event)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pyqtgraph as pg
 import qtawesome as qta
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mdn_gui.catalog import PAPER_ATTN_RATIO
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.plots.metrics_plot import restyle
 from mdn_gui.state import NoiseSettings
-from mdn_gui.views.binding import subscribe
+from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import series_colours
 
 SYMBOLS = ("o", "s", "t", "d", "+")
@@ -26,6 +27,7 @@ class SweepPlot(QWidget):
         self._dark = False
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[str, dict[str, pg.PlotDataItem]] = {"attention": {}, "noise": {}}
+        orphans = OrphanCatcher()  # pyqtgraph's menus get this widget as owner
         titles = {
             "attention": ("PSNR vs attention-mask ratio", "attention-mask ratio (%)"),
             "noise": ("PSNR vs noise level", "noise level"),
@@ -52,6 +54,7 @@ class SweepPlot(QWidget):
             0, angle=90, movable=False, pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine)
         )
         self.plots["noise"].addItem(self.level_line)
+        orphans.adopt(self)
         self.attention_button = QPushButton(qta.icon("fa6s.chart-line"), "Sweep mask ratio", self)
         self.attention_button.setToolTip(
             "PSNR of the masked and baseline models against the attention-mask "
@@ -75,7 +78,7 @@ class SweepPlot(QWidget):
         self.noise_button.clicked.connect(lambda _=False: analysis.start_sweep("noise"))
         self.cancel_button.clicked.connect(lambda _=False: analysis.cancel_sweep())
         analysis.sweep_running.connect(self._running)
-        analysis.sweep_progress.connect(lambda d, t, m: self.status.setText(f"{m}  ({d}/{t})"))
+        analysis.sweep_progress.connect(self._progress)
         analysis.sweep_message.connect(self.status.setText)
         subscribe(
             self, [(self.doc.sweep_changed, self.redraw), (self.doc.noise_changed, self._noise_changed)]
@@ -87,6 +90,9 @@ class SweepPlot(QWidget):
         self.cancel_button.setEnabled(running)
         self.attention_button.setEnabled(not running)
         self.noise_button.setEnabled(not running)
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.status.setText(f"{message}  ({done}/{total})")
 
     def _noise_changed(self, noise: NoiseSettings) -> None:
         self.level_line.setValue(noise.level)
@@ -132,3 +138,7 @@ class SweepPlot(QWidget):
         plot.removeItem(self.curves[kind].pop(name))
         if plot.legend is not None:
             plot.legend.removeItem(name)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        clear_scenes(self)
+        super().closeEvent(event)

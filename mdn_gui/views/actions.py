@@ -137,7 +137,7 @@ class WindowActions:
             shortcut="Ctrl+Alt+0",
         )
         self.swap = make_action(
-            w, "S&wap A and B", view._swap, icon="fa6s.right-left", shortcut="Ctrl+Shift+X"
+            w, "S&wap A and B", view.swap, icon="fa6s.right-left", shortcut="Ctrl+Shift+X"
         )
         self.flip = make_action(
             w, "Flip A/B (toggle mode)", view.canvas.flip, icon="fa6s.repeat", shortcut="Ctrl+T"

@@ -94,7 +94,7 @@ class CompareView(QWidget):
         self.a_combo, self.b_combo = QComboBox(self), QComboBox(self)
         self.a_combo.setToolTip("Layer A (before)")
         self.b_combo.setToolTip("Layer B (after)")
-        self.swap_button = self._tool("fa6s.right-left", "Swap A and B", self._swap)
+        self.swap_button = self._tool("fa6s.right-left", "Swap A and B", self.swap)
         self.diff_combo = QComboBox(self)
         self.diff_combo.addItem("|B - clean|", "clean")
         self.diff_combo.addItem("|B - A|", "before")
@@ -130,7 +130,7 @@ class CompareView(QWidget):
         button.clicked.connect(lambda _=False: slot())
         return button
 
-    def _swap(self) -> None:
+    def swap(self) -> None:
         a, b = self.doc.shown_pair()
         if a is not None and b is not None:
             self._set_view(a=b, b=a)

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.session, self.analysis, self.settings, self.theme = session, analysis, settings, theme
         self.doc = session.doc
         self.remember = True
+        self._closed = False
         self.setObjectName("mdn-main-window")
         self.setAcceptDrops(True)
         self.resize(1400, 900)
@@ -172,11 +173,11 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         s, doc = self.session, self.doc
-        s.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        s.message.connect(self.show_status)
         s.run_failed.connect(self.banner.show_message)
-        s.running_changed.connect(lambda running: self.actions_.cancel.setEnabled(running))
-        s.run_finished.connect(lambda _key: self.banner.hide())
-        self.analysis.attention_failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        s.running_changed.connect(self.actions_.cancel.setEnabled)
+        s.run_finished.connect(self.banner.hide)
+        self.analysis.attention_failed.connect(self.show_status)
         self.compare.canvas.clicked.connect(self._canvas_clicked)
         self.theme.changed.connect(self.apply_theme)
         subscribe(
@@ -237,6 +238,9 @@ class MainWindow(QMainWindow):
             self.settings.setValue("theme", choice)
 
     # ------------------------------------------------------------------ opening files
+
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
 
     def show_error(self, text: str) -> None:
         self.banner.show_message(text)
@@ -384,7 +388,14 @@ class MainWindow(QMainWindow):
             dock.show()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._closed:
+            super().closeEvent(event)
+            return
+        self._closed = True
         self.save_settings()
         self.analysis.cancel_sweep()
         self.session.shutdown()
+        self.theme.changed.disconnect(self.apply_theme)
+        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):
+            plot.close()
         super().closeEvent(event)

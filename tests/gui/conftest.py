@@ -17,14 +17,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from model_core.network import SwinIRConfig, build_model  # noqa: E402
-from model_core.network.checkpoint import save_weights  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mdn_gui.app import configure_pyqtgraph  # noqa: E402
 from mdn_gui.catalog import ModelCatalog  # noqa: E402
 from mdn_gui.samples import make_chart  # noqa: E402
+from model_core.network import SwinIRConfig, build_model  # noqa: E402
+from model_core.network.checkpoint import save_weights  # noqa: E402
 
 configure_pyqtgraph()
 
@@ -39,8 +39,10 @@ def save_tiny(path: Path, seed: int) -> Path:
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two different tiny models standing in for the shipped masked and baseline weights."""
     folder = tmp_path_factory.mktemp("weights")
-    return {"masked": save_tiny(folder / "masked.safetensors", 0),
-            "baseline": save_tiny(folder / "baseline.safetensors", 1)}
+    return {
+        "masked": save_tiny(folder / "masked.safetensors", 0),
+        "baseline": save_tiny(folder / "baseline.safetensors", 1),
+    }
 
 
 @pytest.fixture
@@ -89,5 +91,6 @@ def find_leaks(request: pytest.FixtureRequest, qapp: QApplication) -> Iterator[N
         remaining = qapp.topLevelWidgets()
     if len(remaining) > before:
         names = ", ".join(f"{type(w).__name__}({w.objectName()!r})" for w in remaining)
-        raise AssertionError(f"{len(remaining) - before} top-level widget(s) leaked by "
-                             f"{request.node.name}: {names}")
+        raise AssertionError(
+            f"{len(remaining) - before} top-level widget(s) leaked by {request.node.name}: {names}"
+        )

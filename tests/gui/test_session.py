@@ -30,7 +30,9 @@ def analysis(session: SessionController) -> AnalysisController:
     return AnalysisController(session)
 
 
-def test_opening_an_image_adds_noise_and_measures_it(qtbot, session: SessionController, tmp_path: Path) -> None:
+def test_opening_an_image_adds_noise_and_measures_it(
+    qtbot, session: SessionController, tmp_path: Path
+) -> None:
     from model_core.imageio import write_image
 
     path = write_image(tmp_path / "photo.png", np.full((40, 48, 3), 0.5, np.float32))
@@ -121,7 +123,8 @@ def test_changing_a_parameter_drops_the_stale_run(qtbot, session: SessionControl
 
 
 def test_bad_weights_report_an_error_and_leave_the_session_usable(
-        qtbot, session: SessionController, tmp_path: Path) -> None:
+    qtbot, session: SessionController, tmp_path: Path
+) -> None:
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a weights file at all")
     session.open_weights(bad)
@@ -149,13 +152,16 @@ def test_missing_model_is_reported_not_run(qtbot, chart: np.ndarray) -> None:
         s.shutdown()
 
 
-def test_attention_sweep_produces_points_as_they_come(qtbot, session: SessionController,
-                                                      analysis: AnalysisController) -> None:
+def test_attention_sweep_produces_points_as_they_come(
+    qtbot, session: SessionController, analysis: AnalysisController
+) -> None:
     counts: list[int] = []
     session.doc.sweep_changed.connect(
-        lambda kind: counts.append(sum(len(v) for v in session.doc.sweeps[kind].values())))
-    with qtbot.waitSignal(analysis.sweep_running, timeout=TIMEOUT,
-                          check_params_cb=lambda kind, running: not running):
+        lambda kind: counts.append(sum(len(v) for v in session.doc.sweeps[kind].values()))
+    )
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
         analysis.start_sweep("attention", xs=(0.0, 0.5))
     curves = session.doc.sweeps["attention"]
     assert set(curves) == {"masked model", "baseline model"}
@@ -164,11 +170,16 @@ def test_attention_sweep_produces_points_as_they_come(qtbot, session: SessionCon
 
 
 def test_noise_sweep_and_its_cancel(qtbot, session: SessionController, analysis: AnalysisController) -> None:
-    with qtbot.waitSignal(analysis.sweep_running, timeout=TIMEOUT,
-                          check_params_cb=lambda kind, running: not running):
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
         analysis.start_sweep("noise", xs=(15.0,))
-    assert set(session.doc.sweeps["noise"]) == {"noisy input", "masked model", "baseline model",
-                                                "non-local means"}
+    assert set(session.doc.sweeps["noise"]) == {
+        "noisy input",
+        "masked model",
+        "baseline model",
+        "non-local means",
+    }
     analysis.start_sweep("noise", xs=(5.0, 10.0, 15.0, 20.0, 25.0, 30.0))
     analysis.cancel_sweep()
     assert analysis.sweeping is None

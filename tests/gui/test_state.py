@@ -18,9 +18,11 @@ def test_mdn_gui_core_modules_do_not_import_qt() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import mdn_gui.state, mdn_gui.compose, mdn_gui.samples, mdn_gui.classical; "
-            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qtawesome'))]; "
-            "sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import mdn_gui.state, mdn_gui.compose, mdn_gui.samples, mdn_gui.classical; "
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qtawesome'))]; "
+        "sys.exit(1 if bad else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -1,0 +1,198 @@
+"""The views: canvas interaction, comparison modes, plots and mask visualisations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage
+
+from mdn_gui.catalog import ModelCatalog
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.session import SessionController
+from mdn_gui.plots.mask_view import MaskView, block_description
+from mdn_gui.plots.metrics_plot import MetricsPlot
+from mdn_gui.plots.sweep_plot import SweepPlot
+from mdn_gui.state import MASKED, NOISY
+from mdn_gui.views.canvas import ImageCanvas
+from mdn_gui.views.compare_view import CompareView
+from mdn_gui.views.convert import to_qimage
+
+TIMEOUT = 20_000
+
+
+@pytest.fixture
+def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[SessionController]:
+    s = SessionController(catalog=catalog, debounce_ms=30)
+    s.auto_run = False
+    s.load_array("chart", chart)
+    yield s
+    s.shutdown()
+
+
+@pytest.fixture
+def canvas(qtbot) -> ImageCanvas:
+    c = ImageCanvas()
+    qtbot.addWidget(c)
+    c.resize(400, 300)
+    image = to_qimage(np.random.default_rng(0).random((60, 80, 3), np.float32))
+    c.set_images(image, image, ("A", "B"))
+    c.show()
+    qtbot.waitExposed(c)
+    return c
+
+
+def test_to_qimage_keeps_pixels() -> None:
+    image = np.zeros((3, 5, 3), np.float32)
+    image[1, 2] = (1.0, 0.5, 0.0)
+    q = to_qimage(image)
+    assert (q.width(), q.height(), q.format()) == (5, 3, QImage.Format.Format_RGB888)
+    assert q.pixelColor(2, 1).getRgb()[:3] == (255, 128, 0)
+    assert to_qimage(np.zeros((4, 4), np.float32)).format() == QImage.Format.Format_Grayscale8
+
+
+def test_split_divider_moves_by_keyboard(qtbot, canvas: ImageCanvas) -> None:
+    assert canvas.mode == "split" and canvas.split == 0.5
+    with qtbot.waitSignal(canvas.split_moved):
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    assert canvas.split == pytest.approx(0.52)
+    qtbot.keyClick(canvas, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert canvas.split == pytest.approx(0.42)
+    qtbot.keyClick(canvas, Qt.Key.Key_Home)
+    assert canvas.split == 0.0
+    qtbot.keyClick(canvas, Qt.Key.Key_End)
+    assert canvas.split == 1.0
+
+
+def test_split_divider_drags_with_the_mouse(qtbot, canvas: ImageCanvas) -> None:
+    x = round(canvas.width() * canvas.split)
+    y = canvas.height() // 2
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    qtbot.mouseMove(canvas, QPoint(100, y))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(100, y))
+    assert canvas.split == pytest.approx(100 / canvas.width(), abs=0.01)
+
+
+def test_wheel_zoom_keeps_the_point_under_the_cursor(qtbot, canvas: ImageCanvas) -> None:
+    from PySide6.QtGui import QWheelEvent
+
+    anchor = QPointF(150, 120)
+    before = canvas.map_to_image(anchor)
+    zoom = canvas.zoom
+    event = QWheelEvent(
+        anchor,
+        canvas.mapToGlobal(anchor),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    canvas.wheelEvent(event)
+    assert canvas.zoom == pytest.approx(zoom * 1.25)
+    assert canvas.map_to_image(anchor) == before
+    canvas.actual_size()
+    assert canvas.zoom == 1.0
+    canvas.fit()
+    assert canvas.zoom == pytest.approx(min(400 / 80, 300 / 60))
+
+
+def test_toggle_mode_flips_with_one_key(qtbot, canvas: ImageCanvas) -> None:
+    canvas.set_mode("toggle")
+    assert canvas.showing_b
+    with qtbot.waitSignal(canvas.toggled) as blocker:
+        qtbot.keyClick(canvas, Qt.Key.Key_T)
+    assert blocker.args == [False]
+    qtbot.keyClick(canvas, Qt.Key.Key_Space)
+    assert canvas.showing_b
+
+
+def test_side_by_side_viewports_share_the_transform(qtbot, canvas: ImageCanvas) -> None:
+    canvas.set_mode("side")
+    left, right = canvas.viewports()
+    pos = QPointF(40, 100)
+    assert canvas.map_to_image(left.topLeft() + pos) == canvas.map_to_image(right.topLeft() + pos)
+
+
+def test_click_reports_the_image_pixel(qtbot, canvas: ImageCanvas) -> None:
+    canvas.actual_size()
+    canvas.set_split(1.0)
+    target = canvas.viewports()[0].center().toPoint()
+    expected = canvas.map_to_image(QPointF(target))
+    with qtbot.waitSignal(canvas.clicked) as blocker:
+        qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=target)
+    assert tuple(blocker.args) == expected
+
+
+def test_compare_view_modes_readout_and_export(qtbot, session: SessionController) -> None:
+    view = CompareView(session.doc, session.doc.update_view)
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    assert session.doc.shown_pair() == (NOISY, MASKED)
+    assert view.b_combo.currentData() == MASKED
+    assert view.export_array().shape == (64, 64, 3)
+    session.doc.update_view(mode="side")
+    assert view.canvas.mode == "side" and view.export_array().shape == (64, 64 * 2 + 4, 3)
+    session.doc.update_view(mode="diff")
+    assert view.canvas._colorbar is not None and view.diff_combo.isVisibleTo(view)
+    heat = view.export_array()
+    assert heat.shape == (64, 64, 3) and heat.std() > 0
+    view._show_readout(3, 4)
+    assert "x    3  y    4" in view.readout.text()
+    view.swap()
+    assert session.doc.shown_pair() == (MASKED, NOISY)
+
+
+def test_metrics_plot_has_a_bar_per_measured_layer(qtbot, session: SessionController) -> None:
+    plot = MetricsPlot(session.doc)
+    qtbot.addWidget(plot)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    qtbot.waitUntil(lambda: len(plot.rows()) == 2, timeout=TIMEOUT)
+    assert [r[0] for r in plot.rows()] == [NOISY, MASKED]
+
+
+def test_sweep_plot_draws_points(qtbot, session: SessionController) -> None:
+    analysis = AnalysisController(session)
+    plot = SweepPlot(analysis)
+    qtbot.addWidget(plot)
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("attention", xs=(0.25, 0.75))
+    assert plot.point_count("attention") == 4
+    assert set(plot.curves["attention"]) == {"masked model", "baseline model"}
+    plot.apply_theme(True)
+    assert plot.point_count("attention") == 4
+
+
+def test_mask_view_shows_keep_maps_input_mask_std_and_attention(qtbot, session: SessionController) -> None:
+    analysis = AnalysisController(session)
+    view = MaskView(analysis)
+    qtbot.addWidget(view)
+    assert "Run a network" in view.info.text()
+    session.set_model(input_ratio=0.5, passes=2)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    assert view.block.maximum() == 3
+    view.block.setValue(1)
+    assert "block 2 of 4" in view.info.text() and "kept" in view.info.text()
+    shown = view.image_item.image
+    assert shown is not None and shown.shape == (64, 64, 3)
+    view.set_mode("input")
+    assert "kept" in view.info.text()
+    view.set_mode("std")
+    assert view.image_item.image.shape == (64, 64) and "standard deviation" in view.info.text()
+    with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT):
+        view.set_pixel(20, 10)
+    assert view.current_mode() == "attention" and "Pixel x 20, y 10" in view.info.text()
+    assert view.heat_item.image.shape == (4, 4)
+
+
+def test_block_description_names_groups_and_shifts() -> None:
+    assert block_description(7, (6, 6, 6, 6)) == "block 8 of 24: group 2, block 2, shifted windows"
