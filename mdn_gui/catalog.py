@@ -9,8 +9,9 @@ from typing import Any
 
 from mdn_gui import classical
 from mdn_gui.jobs import ModelRef
+from model_core.weights import PAPER_ATTN_MASK_RATIO, shipped_models, training_attn_mask_ratio
 
-PAPER_ATTN_RATIO = 0.75
+PAPER_ATTN_RATIO = PAPER_ATTN_MASK_RATIO
 LABELS = {
     "masked": "masked model",
     "baseline": "baseline model",
@@ -24,17 +25,8 @@ TRAINING_RATIO = {"masked": PAPER_ATTN_RATIO, "baseline": 0.0, "custom": PAPER_A
 
 def shipped_weights() -> dict[str, Path | None]:
     """Paths of the shipped ``masked`` and ``baseline`` weights (None where missing)."""
-    try:
-        from model_core.weights import shipped_models
-    except ImportError:  # older core: look where the weights are documented to live
-        folder = Path(__file__).resolve().parents[1] / "resources" / "weights"
-        found = {name: folder / f"{name}.safetensors" for name in ("masked", "baseline")}
-    else:
-        found = dict(shipped_models())
-    return {
-        name: (p if p is not None and Path(p).is_file() else None)
-        for name, p in ((n, found.get(n)) for n in ("masked", "baseline"))
-    }
+    found = shipped_models()
+    return {name: found.get(name) for name in ("masked", "baseline")}
 
 
 def read_card(path: Path | None) -> dict[str, Any]:
@@ -50,11 +42,14 @@ def read_card(path: Path | None) -> dict[str, Any]:
 
 
 def training_ratio(choice: str, path: Path | None) -> float:
-    """Attention-mask ratio a network was trained with (from its card when it says)."""
-    train = read_card(path).get("train_config", {})
-    value = train.get("attn_mask_ratio") if isinstance(train, dict) else None
-    if isinstance(value, int | float) and 0 <= value < 1:
-        return float(value)
+    """Attention-mask ratio a network was trained with: its card's, else the choice's default.
+
+    Without a card the shipped baseline is taken as unmasked and anything else as the paper's
+    masked model.
+    """
+    card = read_card(path)
+    if isinstance(card.get("train_config"), dict) and "attn_mask_ratio" in card["train_config"]:
+        return min(max(training_attn_mask_ratio(card), 0.0), 0.95)
     return TRAINING_RATIO.get(choice, PAPER_ATTN_RATIO)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from mdn_gui.state import Metrics, RunRecord
 from model_core.engine import AttentionView, RunSettings
+from model_core.noise import NoiseSpec
 
 NOISE, SWEEP, ATTENTION = "noise", "sweep", "attention"
 
@@ -83,7 +84,11 @@ class ModelRef:
 
 @dataclass(frozen=True, eq=False)
 class RunJob:
-    """Denoise ``image`` with ``model`` into the layer ``layer``."""
+    """Denoise ``image`` with ``model`` into the layer ``layer``.
+
+    ``noise`` is the synthetic noise that made ``image`` (None for a real photo); the
+    classical methods take their noise level from it.
+    """
 
     gen: int
     layer: str
@@ -92,6 +97,7 @@ class RunJob:
     clean: np.ndarray | None
     settings: RunSettings
     device: str
+    noise: NoiseSpec | None = None
 
     @property
     def channel(self) -> str:

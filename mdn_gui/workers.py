@@ -190,10 +190,9 @@ class Worker(QObject):
     def _run_classical(self, job: RunJob, cancel: Callable[[], bool]) -> tuple[np.ndarray, RunRecord]:
         self.progressed.emit(JobProgress(job.channel, job.gen, 0, 1, f"running {job.model.label}"))
         start = time.perf_counter()
-        sigma = classical.noise_sigma(job.image, job.clean)
         if cancel():
             raise Cancelled("cancelled before the classical method started")
-        image = classical.denoise(job.model.choice, job.image, sigma)
+        image = classical.denoise(job.model.choice, job.image, job.noise, job.clean)
         self.progressed.emit(JobProgress(job.channel, job.gen, 1, 1, "done"))
         record = RunRecord(
             seconds=time.perf_counter() - start, device="cpu", model=job.model.choice, gen=job.gen
@@ -239,7 +238,8 @@ class Worker(QObject):
         cancel: Callable[[], bool],
     ) -> np.ndarray:
         if not model.is_network:
-            return classical.denoise(model.choice, noisy, classical.noise_sigma(noisy, job.clean))
+            spec = NoiseSpec(job.noise_kind, x) if job.kind == "noise" else None
+            return classical.denoise(model.choice, noisy, spec, job.clean)
         assert model.path is not None
         if job.kind == "attention":
             settings = replace(settings, attn_mask_ratio=float(x))

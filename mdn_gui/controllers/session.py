@@ -7,7 +7,6 @@ of stale generations are dropped here, so a late answer can never overwrite a ne
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from mdn_gui import catalog as cat
+from mdn_gui.controllers.noise import NoisePreview
 from mdn_gui.jobs import (
-    NOISE,
     GenerationBoard,
     JobCancelled,
     JobFailed,
@@ -25,8 +24,6 @@ from mdn_gui.jobs import (
     JobTile,
     MetricsDone,
     MetricsJob,
-    NoiseDone,
-    NoiseJob,
     RunDone,
     RunJob,
     metrics_channel,
@@ -44,25 +41,10 @@ from mdn_gui.state import (
 from mdn_gui.workers import WorkerThread
 from model_core.engine import RunSettings
 from model_core.imageio import read_image
-from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
+from model_core.noise import NOISE_TYPES, NoiseSpec
 
-GUI_NOISE_BUDGET_S = 0.05
 MAX_RATIO = 0.95
 RESULT_LAYERS = tuple(dict.fromkeys(MODEL_LAYERS.values()))
-
-
-class NoiseCost:
-    """Predicts how long a noise type takes, to keep slow ones off the GUI thread."""
-
-    def __init__(self) -> None:
-        self._seconds_per_pixel: dict[str, float] = {}
-
-    def predict(self, kind: str, pixels: int) -> float:
-        """Expected seconds (0 when never measured: the first call measures it)."""
-        return self._seconds_per_pixel.get(kind, 0.0) * pixels
-
-    def record(self, kind: str, pixels: int, seconds: float) -> None:
-        self._seconds_per_pixel[kind] = seconds / max(pixels, 1)
 
 
 class SessionController(QObject):
@@ -98,8 +80,7 @@ class SessionController(QObject):
         self.auto_run = True
         self.focus: tuple[int, int] | None = None
         self._active: dict[str, int] = {}
-        self._noise_cost = NoiseCost()
-        self._noise_gen = 0
+        self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(debounce_ms)
@@ -108,7 +89,6 @@ class SessionController(QObject):
         worker.progressed.connect(self._on_progress)
         worker.tile_ready.connect(self._on_tile)
         worker.run_done.connect(self._on_run_done)
-        worker.noise_done.connect(self._on_noise_done)
         worker.metrics_done.connect(self._on_metrics_done)
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
@@ -173,29 +153,16 @@ class SessionController(QObject):
             self.refresh_noise()
 
     def refresh_noise(self) -> None:
-        """Recompute the noisy image; fast noise on the GUI thread, slow noise in the worker."""
+        """Recompute the noisy image (slow noise goes to the worker; runs wait for it)."""
         clean = self.doc.clean
-        if clean is None:
-            return
-        noise = self.doc.noise
-        self._noise_gen = self.board.issue(NOISE)
-        pixels = clean.shape[0] * clean.shape[1]
-        if self._noise_cost.predict(noise.kind, pixels) > GUI_NOISE_BUDGET_S:
+        if clean is not None and not self.noise_preview.request(clean, self.doc.noise):
             self.cancel_runs()
-            self.backend.submit(NoiseJob(self._noise_gen, clean, noise.kind, noise.level, noise.seed))
-            return
-        start = time.perf_counter()
-        noisy = apply_noise(clean, NoiseSpec(noise.kind, noise.level), noise.seed)
-        self._noise_cost.record(noise.kind, pixels, time.perf_counter() - start)
-        self._set_noisy(noisy)
 
-    def _on_noise_done(self, done: NoiseDone) -> None:
-        if not self.board.is_current(NOISE, done.gen):
-            return
-        clean = self.doc.clean
-        if clean is not None:
-            self._noise_cost.record(self.doc.noise.kind, clean.shape[0] * clean.shape[1], done.seconds)
-        self._set_noisy(done.image)
+    def noise_spec(self) -> NoiseSpec | None:
+        """The synthetic noise of the noisy layer (None for a real noisy photo)."""
+        if not self.doc.has_clean:
+            return None
+        return NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
 
     def _set_noisy(self, noisy: np.ndarray) -> None:
         spec = NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
@@ -316,7 +283,16 @@ class SessionController(QObject):
             self.doc.update_view(b=layer)
         self.running_changed.emit(True)
         self.backend.submit(
-            RunJob(gen, layer, ref, noisy, self.doc.clean, self.run_settings(model), model.device)
+            RunJob(
+                gen,
+                layer,
+                ref,
+                noisy,
+                self.doc.clean,
+                self.run_settings(model),
+                model.device,
+                self.noise_spec(),
+            )
         )
         return gen
 
@@ -345,7 +321,7 @@ class SessionController(QObject):
     def cancel(self) -> None:
         """The Cancel button: stop runs and slow noise."""
         self.cancel_runs()
-        self.board.cancel(NOISE)
+        self.noise_preview.cancel()
 
     @property
     def running(self) -> bool:

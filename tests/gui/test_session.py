@@ -67,7 +67,7 @@ def test_noise_changes_are_applied_and_stale_results_dropped(qtbot, session: Ses
 
 
 def test_slow_noise_goes_to_the_worker(qtbot, session: SessionController) -> None:
-    session._noise_cost.record("speckle", 1, 1.0)  # pretend it is very slow
+    session.noise_preview.cost.record("speckle", 1, 1.0)  # pretend it is very slow
     before = session.doc.noisy.copy()
     session.set_noise(kind="speckle")
     assert np.array_equal(before, session.doc.noisy)  # not computed on the GUI thread

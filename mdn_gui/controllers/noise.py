@@ -1,0 +1,75 @@
+"""The noisy preview: applied on the GUI thread when that is quick, else in the worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from mdn_gui.jobs import NOISE, GenerationBoard, NoiseDone, NoiseJob
+from mdn_gui.state import NoiseSettings
+from mdn_gui.workers import WorkerThread
+from model_core.noise import NoiseSpec, apply_noise
+
+GUI_NOISE_BUDGET_S = 0.05
+
+
+class NoiseCost:
+    """Predicts how long a noise type takes, from the last time it was applied."""
+
+    def __init__(self) -> None:
+        self._seconds_per_pixel: dict[str, float] = {}
+
+    def predict(self, kind: str, pixels: int) -> float:
+        """Expected seconds (0 when never measured: the first call measures it)."""
+        return self._seconds_per_pixel.get(kind, 0.0) * pixels
+
+    def record(self, kind: str, pixels: int, seconds: float) -> None:
+        self._seconds_per_pixel[kind] = seconds / max(pixels, 1)
+
+
+class NoisePreview:
+    """Computes noisy images for the session, never blocking the GUI for long.
+
+    Args:
+        board: Generations (a newer request makes a queued one stale).
+        backend: The worker thread, for slow noise.
+        deliver: Called with each current noisy image, on the GUI thread.
+    """
+
+    def __init__(
+        self, board: GenerationBoard, backend: WorkerThread, deliver: Callable[[np.ndarray], None]
+    ) -> None:
+        self.board, self.backend, self.deliver = board, backend, deliver
+        self.cost = NoiseCost()
+        self._pending: tuple[int, str, int] | None = None
+        backend.worker.noise_done.connect(self._on_done)
+
+    def request(self, clean: np.ndarray, noise: NoiseSettings) -> bool:
+        """Make the noisy image; returns True when it was delivered at once, False when queued."""
+        gen = self.board.issue(NOISE)
+        pixels = clean.shape[0] * clean.shape[1]
+        if self.cost.predict(noise.kind, pixels) > GUI_NOISE_BUDGET_S:
+            self._pending = (gen, noise.kind, pixels)
+            self.backend.submit(NoiseJob(gen, clean, noise.kind, noise.level, noise.seed))
+            return False
+        self._pending = None
+        start = time.perf_counter()
+        noisy = apply_noise(clean, NoiseSpec(noise.kind, noise.level), noise.seed)
+        self.cost.record(noise.kind, pixels, time.perf_counter() - start)
+        self.deliver(noisy)
+        return True
+
+    def cancel(self) -> None:
+        """Forget a queued request."""
+        self.board.cancel(NOISE)
+        self._pending = None
+
+    def _on_done(self, done: NoiseDone) -> None:
+        if self._pending is None or not self.board.is_current(NOISE, done.gen):
+            return
+        _, kind, pixels = self._pending
+        self._pending = None
+        self.cost.record(kind, pixels, done.seconds)
+        self.deliver(done.image)
