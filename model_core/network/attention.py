@@ -42,7 +42,7 @@ def shift_window_mask(height: int, width: int, window_size: int, shift: int,
         Float tensor (nWh, nWw, N, N): 0 for token pairs from one image region,
         ``SHIFT_MASK_VALUE`` for pairs the roll brought together.
     """
-    labels = torch.zeros(height, width)
+    labels = torch.zeros(height, width, device=device)
     cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
     region = 0
     for rows in cuts:
@@ -51,8 +51,49 @@ def shift_window_mask(height: int, width: int, window_size: int, shift: int,
             region += 1
     windows = partition_windows(labels[None, :, :, None], window_size)[0, ..., 0]
     diff = windows[..., :, None] - windows[..., None, :]
-    mask = torch.zeros_like(diff).masked_fill(diff != 0, SHIFT_MASK_VALUE)
-    return mask.to(device)
+    return torch.zeros_like(diff).masked_fill(diff != 0, SHIFT_MASK_VALUE)
+
+
+@functools.lru_cache(maxsize=16)
+def shift_mask_kinds(window_size: int, shift: int, device: torch.device) -> Tensor:
+    """The only four distinct window masks of a shifted block, built once per device.
+
+    Interior windows need no mask; windows of the last window column, the last window row,
+    and the corner each have their own. They are the masks of a 2x2-window image, so the
+    (nWh, nWw, N, N) mask of :func:`shift_window_mask` is never needed at inference.
+
+    Returns:
+        Float tensor (2, 2, N, N) indexed by (last row?, last column?).
+    """
+    labels = torch.zeros(2 * window_size, 2 * window_size, device=device)
+    cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
+    for i, rows in enumerate(cuts):
+        for j, cols in enumerate(cuts):
+            labels[rows, cols] = 3 * i + j
+    windows = partition_windows(labels[None, :, :, None], window_size)[0, ..., 0]
+    diff = windows[..., :, None] - windows[..., None, :]
+    return torch.zeros_like(diff).masked_fill(diff != 0, SHIFT_MASK_VALUE)
+
+
+@functools.lru_cache(maxsize=8)
+def window_order(height: int, width: int, window_size: int, shift: int,
+                 device: torch.device) -> tuple[Tensor, Tensor]:
+    """Token permutation of a (shifted) window partition, built once per size and device.
+
+    ``x.view(H*W, C)[order]`` equals ``partition_windows(roll(x, -shift), window_size)``
+    flattened, and ``tokens[inverse]`` undoes it: one gather each way instead of a roll and
+    a permuting copy.
+
+    Returns:
+        (order, inverse), int32 tensors (H*W,).
+    """
+    pos = torch.arange(height * width, device=device, dtype=torch.int32).view(1, height, width, 1)
+    if shift:
+        pos = torch.roll(pos, shifts=(-shift, -shift), dims=(1, 2))
+    order = partition_windows(pos, window_size).reshape(-1)
+    inverse = torch.empty_like(order)
+    inverse[order.long()] = torch.arange(order.numel(), device=device, dtype=torch.int32)
+    return order, inverse
 
 
 def partition_windows(x: Tensor, window_size: int) -> Tensor:
@@ -100,12 +141,59 @@ class WindowAttention(nn.Module):
         self.register_buffer("relative_position_index", relative_position_index(window_size))
         self.qkv = nn.Linear(dim, dim * 3, bias=True)
         self.proj = nn.Linear(dim, dim)
+        self._bias_cache: tuple[tuple[int, int, torch.device, torch.dtype], Tensor] | None = None
 
     def position_bias(self) -> Tensor:
         """Relative position bias (nH, N, N)."""
         n = self.window_size * self.window_size
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(n, n, self.num_heads).permute(2, 0, 1).contiguous()
+
+    def cached_position_bias(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """:meth:`position_bias` in ``dtype`` without autograd, rebuilt only when the table changes.
+
+        The key is the table's storage, version counter and device, so loading weights, an
+        optimiser step or moving the module invalidates it. A memo, not model state: it never
+        changes what :meth:`forward` computes.
+        """
+        table = self.relative_position_bias_table
+        key = (table.data_ptr(), table._version, table.device, dtype)
+        if self._bias_cache is None or self._bias_cache[0] != key:
+            with torch.no_grad():
+                self._bias_cache = (key, self.position_bias().to(dtype))
+        return self._bias_cache[1]
+
+    def infer(self, windows: Tensor, border: WindowBorder | None = None) -> Tensor:
+        """Inference-only :meth:`forward` on a chunk of whole window rows (no autograd).
+
+        Same numbers as :meth:`forward` (the same sums in the same order, up to the kernels'
+        rounding), laid out for small windows on CPUs: heads are split by one copy into
+        (d, N) matrices, logits get the bias and shift masks in place, the softmax runs in
+        place, and ``attn @ v`` is computed transposed (``v^T attn^T``), which BLAS runs far
+        faster for a head width of ~10 than the (N, N) x (N, d) product.
+
+        Args:
+            windows: (R, nWw, N, C) tokens of R window rows.
+            border: The shift masks of these rows, None for an unshifted block.
+
+        Returns:
+            (R, nWw, N, C).
+        """
+        r, nww, n, c = windows.shape
+        heads, d = self.num_heads, c // self.num_heads
+        qkv = self.qkv(windows).view(r * nww, n, 3, heads, d)
+        q_t, k_t, v_t = qkv.permute(2, 0, 3, 4, 1).reshape(3, r * nww * heads, d, n).unbind(0)
+        q_t.mul_(d ** -0.5)
+        logits = torch.bmm(q_t.transpose(1, 2), k_t)
+        grid = logits.view(r, nww, heads, n, n)
+        grid.add_(self.cached_position_bias(logits.dtype))
+        if border is not None:
+            border.add_to(grid)
+        torch.ops.aten._softmax.out(logits, -1, False, out=logits)
+        out_t = torch.bmm(v_t, logits.transpose(1, 2)).view(r * nww, c, n)
+        # proj on the transposed heads without a permuting copy: out = out_t^T W^T + b.
+        weight = self.proj.weight.t().expand(r * nww, c, c)
+        return torch.baddbmm(self.proj.bias, out_t.transpose(1, 2), weight).view(r, nww, n, c)
 
     def split_heads(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Project windows (B, nWh, nWw, N, C) to q, k, v, each (B, nWh, nWw, nH, N, d)."""
@@ -157,6 +245,33 @@ class WindowAttention(nn.Module):
         return logits.softmax(dim=-1)
 
 
+class WindowBorder:
+    """The shift masks of a chunk of window rows of a shifted block (see :meth:`add_to`).
+
+    Args:
+        kinds: (2, 2, N, N) from :func:`shift_mask_kinds`.
+        last_rows: Indices, inside the chunk, of rows that are an image's last window row.
+    """
+
+    def __init__(self, kinds: Tensor, last_rows: list[int]) -> None:
+        self.kinds = kinds
+        self.last_rows = last_rows
+
+    def add_to(self, logits: Tensor) -> None:
+        """Add the masks to logits (R, nWw, nH, N, N) in place; interior windows have none."""
+        kinds = self.kinds.to(logits.dtype)
+        last = set(self.last_rows)
+        inner = [i for i in range(logits.shape[0]) if i not in last]
+        if len(inner) == logits.shape[0]:
+            logits[:, -1].add_(kinds[0, 1])
+        else:
+            for i in inner:
+                logits[i, -1].add_(kinds[0, 1])
+        for i in self.last_rows:
+            logits[i, :-1].add_(kinds[1, 0])
+            logits[i, -1].add_(kinds[1, 1])
+
+
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     """Fused attention over (B, *windows, nH, N, d) with a mask broadcastable per window."""
     lead = q.shape[:-3]
@@ -164,6 +279,9 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     flat = (-1, heads, n, d)
     if mask.dim() > 3:
         mask = mask.expand(*lead, heads, n, n).reshape(-1, heads, n, n)
+    else:
+        # A 4-d mask: with a 3-d one the CPU dispatcher falls back to the slow math kernel.
+        mask = mask[None]
     q, k, v = q.reshape(flat), k.reshape(flat), v.reshape(flat)
     if torch.is_grad_enabled() and mask.requires_grad:
         # Training: the fused kernels do not take a learnable mask, and the math
