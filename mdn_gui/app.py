@@ -54,6 +54,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--attn-ratio", type=float, metavar="R", help="attention-mask ratio in [0, 0.95]")
     p.add_argument("--passes", type=int, help="stochastic passes")
     p.add_argument("--mode", choices=VIEW_MODES, help="comparison mode")
+    p.add_argument("--panel", choices=("metrics", "sweeps", "masks"), help="plot panel to bring to the front")
     p.add_argument("--run", action="store_true", help="run the model once the window is up")
     p.add_argument(
         "--screenshot",
@@ -206,6 +207,8 @@ def apply_arguments(window: object, args: argparse.Namespace) -> None:
         session.open_sample(args.sample or DEFAULT_SAMPLE)
     if args.mode:
         session.doc.update_view(mode=args.mode)
+    if args.panel:
+        w.show_panel(args.panel)  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

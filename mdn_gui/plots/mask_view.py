@@ -68,10 +68,9 @@ class MaskView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.info)
-        row = QHBoxLayout()
-        row.addWidget(self.main_view, 3)
-        row.addWidget(self.heat_view, 2)
-        layout.addLayout(row, 1)
+        # Stacked: the plot docks are tall and narrow.
+        layout.addWidget(self.main_view, 3)
+        layout.addWidget(self.heat_view, 2)
         self.mode.currentIndexChanged.connect(lambda _: self.refresh())
         self.block.valueChanged.connect(self._block_changed)
         self.head.valueChanged.connect(lambda _: self._draw_attention())
@@ -187,6 +186,8 @@ class MaskView(QWidget):
 
     def _set_image(self, image: np.ndarray, levels: tuple[float, float] = (0.0, 1.0)) -> None:
         self.image_item.setImage(image, levels=levels, autoLevels=False)
+        if self.current_mode() != "attention":
+            self.image_box.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0.02)
 
     def _draw_keep(self, record: RunRecord | None) -> None:
         noisy = self.doc.noisy
@@ -265,6 +266,7 @@ class MaskView(QWidget):
         y, x = view.pixel
         self.query_item.setData(x=[x + 0.5], y=[y + 0.5])
         self.heat_item.setImage(weights, levels=(0.0, top), autoLevels=False)
+        self.heat_plot.setRange(xRange=(0, weights.shape[1]), yRange=(0, weights.shape[0]), padding=0.05)
         self.heat_bar.setLevels((0.0, top))
         self.heat_plot.setTitle(f"head {head + 1} of {view.weights.shape[0]}")
         y0, x0, y1, x1 = view.crop

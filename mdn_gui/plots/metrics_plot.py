@@ -107,9 +107,13 @@ class MetricsPlot(QWidget):
         self.refresh()
 
 
+SHORT_LABELS = {"masked model": "masked", "baseline model": "baseline", "non-local means": "NLM"}
+
+
 def short(label: str) -> str:
     """A layer label short enough for an axis tick."""
-    return label.split(" (")[0][:16]
+    label = label.split(" (")[0]
+    return SHORT_LABELS.get(label, label[:12])
 
 
 def restyle(plot: pg.PlotWidget, dark: bool) -> None:

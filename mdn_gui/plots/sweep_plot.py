@@ -55,12 +55,12 @@ class SweepPlot(QWidget):
         )
         self.plots["noise"].addItem(self.level_line)
         orphans.adopt(self)
-        self.attention_button = QPushButton(qta.icon("fa6s.chart-line"), "Sweep mask ratio", self)
+        self.attention_button = QPushButton(qta.icon("fa6s.chart-line"), "Mask ratio", self)
         self.attention_button.setToolTip(
             "PSNR of the masked and baseline models against the attention-mask "
             "ratio, on a centre crop of this noisy image"
         )
-        self.noise_button = QPushButton(qta.icon("fa6s.chart-line"), "Sweep noise level", self)
+        self.noise_button = QPushButton(qta.icon("fa6s.chart-line"), "Noise level", self)
         self.noise_button.setToolTip("PSNR against the level of the chosen noise type, on a centre crop")
         self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "Cancel", self)
         self.status = QLabel(f"Sweeps run on a {analysis.crop}x{analysis.crop} centre crop.", self)

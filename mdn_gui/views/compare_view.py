@@ -27,9 +27,9 @@ from mdn_gui.views.convert import colorbar_qimage, lookup_table, to_qimage
 
 MODES = {  # mode: (label, icon, tooltip)
     "split": ("Split", "fa6s.table-columns", "A left, B right of a divider (drag it, or Left/Right keys)"),
-    "side": ("Side by side", "fa6s.images", "A and B next to each other, zoom and pan linked"),
+    "side": ("Side", "fa6s.images", "A and B next to each other, zoom and pan linked"),
     "toggle": ("Toggle", "fa6s.repeat", "One image; T or Space flips between A and B"),
-    "diff": ("Difference", "fa6s.fire", "Heatmap of |B - reference|"),
+    "diff": ("Diff", "fa6s.fire", "Heatmap of |B - reference|"),
 }
 
 
@@ -74,8 +74,12 @@ class CompareView(QWidget):
     # ------------------------------------------------------------------ widgets
 
     def _build_bar(self) -> None:
-        bar = self._bar = QHBoxLayout()
-        bar.setContentsMargins(4, 4, 4, 0)
+        # Two rows (modes and zoom; layer pickers) keep the central area narrow enough for laptops.
+        self._bar = QVBoxLayout()
+        self._bar.setContentsMargins(4, 4, 4, 0)
+        bar, picks = QHBoxLayout(), QHBoxLayout()
+        self._bar.addLayout(bar)
+        self._bar.addLayout(picks)
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QToolButton] = {}
         for mode, (label, icon, tip) in MODES.items():
@@ -90,7 +94,6 @@ class CompareView(QWidget):
             self.mode_buttons[mode] = button
             button.clicked.connect(lambda _=False, m=mode: self._set_view(mode=m))
             bar.addWidget(button)
-        bar.addSpacing(12)
         self.a_combo, self.b_combo = QComboBox(self), QComboBox(self)
         self.a_combo.setToolTip("Layer A (before)")
         self.b_combo.setToolTip("Layer B (after)")
@@ -99,6 +102,10 @@ class CompareView(QWidget):
         self.diff_combo.addItem("|B - clean|", "clean")
         self.diff_combo.addItem("|B - A|", "before")
         self.diff_combo.setToolTip("Reference of the difference heatmap")
+        for combo in (self.a_combo, self.b_combo, self.diff_combo):
+            # Long layer names are elided rather than widening the window.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         for label, widget in (
             ("A", self.a_combo),
             ("", self.swap_button),
@@ -106,11 +113,12 @@ class CompareView(QWidget):
             ("", self.diff_combo),
         ):
             if label:
-                bar.addWidget(QLabel(label))
-            bar.addWidget(widget)
+                picks.addWidget(QLabel(label))
+            picks.addWidget(widget)
         self.a_combo.activated.connect(lambda _: self._set_view(a=self.a_combo.currentData()))
         self.b_combo.activated.connect(lambda _: self._set_view(b=self.b_combo.currentData()))
         self.diff_combo.activated.connect(lambda _: self._set_view(diff_ref=self.diff_combo.currentData()))
+        picks.addStretch(1)
         bar.addStretch(1)
         self.zoom_label = QLabel("")
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
@@ -154,7 +162,8 @@ class CompareView(QWidget):
     def _view_changed(self, view: ViewSettings) -> None:
         self.mode_buttons[view.mode].setChecked(True)
         self.canvas.set_mode(view.mode)
-        self.diff_combo.setVisible(view.mode == "diff")
+        # Disabled rather than hidden: the bar keeps its width when the mode changes.
+        self.diff_combo.setEnabled(view.mode == "diff")
         self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(view.diff_ref), 0))
         self._refresh_pickers()
         self._refresh_images()

@@ -12,11 +12,9 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +31,7 @@ from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.model_panel import ModelPanel
 from mdn_gui.views.noise_panel import NoisePanel
 from mdn_gui.views.theme import ThemeManager
+from mdn_gui.views.widgets import Banner
 from model_core.imageio import ImageReadError, write_image
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -46,32 +45,6 @@ SAVE_FILTERS = {
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 MAX_RECENT = 8
 SETTINGS_VERSION = 1
-
-
-class Banner(QWidget):
-    """A dismissible message strip above the comparison view (errors never block)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAutoFillBackground(True)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self)
-        close.setText("\u2715")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(lambda _=False: self.hide())
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        self.setStyleSheet("Banner { background: #8a1c1c; } QLabel, QToolButton { color: white; }")
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
 
 
 class MainWindow(QMainWindow):
@@ -120,6 +93,17 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(SETTINGS_VERSION)
         self.restore_settings()
         self._update_title()
+        self._announce_missing_weights()
+
+    def _announce_missing_weights(self) -> None:
+        catalog = self.session.catalog
+        if catalog.masked is None and catalog.baseline is None and catalog.custom is None:
+            self.banner.show_message(
+                "The shipped weights (resources/weights/masked.safetensors and baseline.safetensors) are "
+                "not installed yet. Open a weights file (File > Open Weights, Ctrl+Shift+W) to run a "
+                "network; meanwhile the classical peer (non-local means) runs.",
+                error=False,
+            )
 
     # ------------------------------------------------------------------ construction
 
@@ -138,7 +122,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(controls)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(
-            controls.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+            controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
         )
         self.metrics_plot = MetricsPlot(self.doc, self)
         self.sweep_plot = SweepPlot(self.analysis, self)
@@ -174,7 +158,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s, doc = self.session, self.doc
         s.message.connect(self.show_status)
-        s.run_failed.connect(self.banner.show_message)
+        s.run_failed.connect(self.show_error)
         s.running_changed.connect(self.actions_.cancel.setEnabled)
         s.run_finished.connect(self.banner.hide)
         self.analysis.attention_failed.connect(self.show_status)
@@ -222,6 +206,14 @@ class MainWindow(QMainWindow):
             record = list(self.doc.records.values())[-1]
         self.time_label.setText(f"last run: {record.seconds:.2f} s" if record else "last run: -")
 
+    def show_panel(self, name: str) -> None:
+        """Bring a dock (``controls``, ``metrics``, ``sweeps``, ``masks``) to the front."""
+        dock = self.findChild(QDockWidget, f"dock-{name}")
+        if dock is None:
+            raise ValueError(f"no panel named {name!r}")
+        dock.show()
+        dock.raise_()
+
     def _canvas_clicked(self, x: int, y: int) -> None:
         if self.mask_view.isVisible():
             self.mask_view.set_pixel(x, y)
@@ -243,7 +235,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def show_error(self, text: str) -> None:
-        self.banner.show_message(text)
+        self.banner.show_message(text, error=True)
 
     def open_path(self, path: str | Path, *, noisy: bool = False) -> bool:
         """Open an image (or, by its suffix, a weights file); errors go to the banner."""

@@ -69,7 +69,8 @@ class ModelPanel(QWidget):
         self.passes = self._spin(1, 64, "Stochastic passes averaged (different masks each)")
         self.seed = self._spin(0, 2**31 - 1, "Seed of the masks")
         self.tile = self._spin(0, 4096, "Tile side in pixels (0 = whole image at once)", step=32)
-        self.auto = QCheckBox("Run automatically when something changes", self)
+        self.auto = QCheckBox("Auto-run on changes", self)
+        self.auto.setToolTip("Re-run the model 300 ms after any setting changes (the old run is cancelled)")
         self.run_button = QPushButton(qta.icon("fa6s.play"), "Run", self)
         self.run_button.setToolTip("Denoise with the selected model (Ctrl+R)")
         self.all_button = QPushButton(qta.icon("fa6s.forward"), "Run all", self)
@@ -175,9 +176,11 @@ class ModelPanel(QWidget):
             )
         else:
             self.attn.set_marker(None)
+        # The file name only: a full path cannot wrap and would widen the dock.
         self.weights.setText(
-            str(path) if path is not None else self.session.catalog.why_unavailable(model.model)
+            path.name if path is not None else self.session.catalog.why_unavailable(model.model)
         )
+        self.weights.setToolTip(str(path) if path is not None else "")
 
     def sync_auto(self) -> None:
         """Show the controller's auto-run flag (set from outside, e.g. scripted starts)."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPolygonF
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
+    QToolButton,
+    QWidget,
+)
 
 
 class MarkedSlider(QSlider):
@@ -95,3 +103,36 @@ class PercentSlider(QWidget):
     def _changed(self, value: int) -> None:
         self.label.setText(f"{value}%")
         self.value_changed.emit(value / 100.0)
+
+
+class Banner(QWidget):
+    """A dismissible message strip above the comparison view (messages never block)."""
+
+    STYLES = {True: "#8a1c1c", False: "#1f4e79"}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAutoFillBackground(True)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setText("\u2715")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(lambda _=False: self.hide())
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.error = False
+        self.hide()
+
+    def show_message(self, text: str, *, error: bool = True) -> None:
+        """Show ``text`` as an error (red) or a notice (blue)."""
+        self.error = error
+        self.setStyleSheet(
+            f"Banner {{ background: {self.STYLES[error]}; }} QLabel, QToolButton {{ color: white; }}"
+        )
+        self.label.setText(text)
+        self.show()

@@ -139,7 +139,7 @@ def test_compare_view_modes_readout_and_export(qtbot, session: SessionController
     session.doc.update_view(mode="side")
     assert view.canvas.mode == "side" and view.export_array().shape == (64, 64 * 2 + 4, 3)
     session.doc.update_view(mode="diff")
-    assert view.canvas._colorbar is not None and view.diff_combo.isVisibleTo(view)
+    assert view.canvas._colorbar is not None and view.diff_combo.isEnabled()
     heat = view.export_array()
     assert heat.shape == (64, 64, 3) and heat.std() > 0
     view._show_readout(3, 4)

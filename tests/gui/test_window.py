@@ -25,12 +25,12 @@ TIMEOUT = 20_000
 @pytest.fixture
 def make_window(
     qtbot, qapp: QApplication, catalog: ModelCatalog, chart: np.ndarray, private_settings: Path
-) -> Iterator[Callable[[], MainWindow]]:
+) -> Iterator[Callable[..., MainWindow]]:
     """Builds windows that share one settings file (as two runs of the app would)."""
     themes: list[ThemeManager] = []
 
-    def make() -> MainWindow:
-        session = SessionController(catalog=catalog, debounce_ms=30)
+    def make(models: ModelCatalog | None = None) -> MainWindow:
+        session = SessionController(catalog=models or catalog, debounce_ms=30)
         session.auto_run = False
         theme = ThemeManager(qapp, "light")
         themes.append(theme)
@@ -54,8 +54,22 @@ def make_window(
 
 
 @pytest.fixture
-def window(make_window: Callable[[], MainWindow]) -> MainWindow:
+def window(make_window: Callable[..., MainWindow]) -> MainWindow:
     return make_window()
+
+
+def test_missing_weights_are_announced_and_the_app_still_works(
+    qtbot, make_window: Callable[..., MainWindow], tiny_weights: dict[str, Path]
+) -> None:
+    window = make_window(ModelCatalog())
+    assert window.banner.isVisible() and not window.banner.error
+    assert "not installed" in window.banner.label.text()
+    assert window.doc.model.model == "nlm"
+    assert not window.model_panel.model.model().item(0).isEnabled()  # masked: disabled, with a tooltip
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
+        window.session.run_now()
+    assert window.open_path(tiny_weights["masked"])
+    assert window.doc.model.model == "custom" and window.model_panel.model.currentData() == "custom"
 
 
 def test_open_by_path_updates_title_status_and_recent_files(window: MainWindow, tmp_path: Path) -> None:
@@ -113,7 +127,7 @@ def test_run_from_the_window_then_save_and_export(qtbot, window: MainWindow, tmp
     assert exported.shape == (64, 64 * 2 + 4)
 
 
-def test_dock_layout_is_remembered(make_window: Callable[[], MainWindow], private_settings: Path) -> None:
+def test_dock_layout_is_remembered(make_window: Callable[..., MainWindow], private_settings: Path) -> None:
     first = make_window()
     sweeps = first.findChild(type(first.docks[0]), "dock-sweeps")
     sweeps.setFloating(True)
@@ -135,7 +149,7 @@ def test_theme_switch_is_applied_and_saved(window: MainWindow, private_settings:
 
 
 def test_clicking_the_image_probes_attention(qtbot, window: MainWindow) -> None:
-    window.findChild(type(window.docks[0]), "dock-masks").raise_()
+    window.show_panel("masks")
     qtbot.waitUntil(window.mask_view.isVisible)
     with qtbot.waitSignal(window.analysis.attention_ready, timeout=TIMEOUT):
         window.compare.canvas.clicked.emit(5, 6)
