@@ -15,12 +15,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
 from mdn_gui.state import VIEW_MODES
+
+if TYPE_CHECKING:
+    from mdn_gui.views.main_window import MainWindow
 
 SETTINGS_ENV = "MDN_GUI_SETTINGS"
 
@@ -77,6 +81,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--as-noisy needs --open")
     if args.size and not _parse_size(args.size):
         p.error("--size must look like 1600x1000")
+    if args.attn_ratio is not None and not 0 <= args.attn_ratio <= 0.95:
+        p.error("--attn-ratio must be in [0, 0.95]")
+    if args.noise:
+        from model_core.noise import NoiseSpec
+
+        try:
+            NoiseSpec.parse(args.noise)
+        except ValueError as exc:
+            p.error(str(exc))
     return args
 
 
@@ -111,13 +124,19 @@ class ScriptedStart(QObject):
 
     finished = Signal(int)
 
-    def __init__(self, window: object, args: argparse.Namespace) -> None:
+    def __init__(self, window: MainWindow, args: argparse.Namespace) -> None:
         super().__init__()
         self.window, self.args = window, args
         self.exit_code = 0
 
-    def start(self) -> None:
-        session = self.window.session  # type: ignore[attr-defined]
+    def start(self, opened: bool = True) -> None:
+        """Run the steps; ``opened`` False (a file could not be opened) fails a scripted run."""
+        session = self.window.session
+        if not opened and self.args.quit:
+            print(f"mdn-gui: {self.window.banner.label.text()}", file=sys.stderr)
+            self.exit_code = 2
+            self._finish()
+            return
         if self.args.run:
             session.run_finished.connect(self._run_finished)
             session.run_failed.connect(self._run_failed)
@@ -137,19 +156,23 @@ class ScriptedStart(QObject):
     def _finish(self) -> None:
         if self.args.screenshot is not None:
             self.args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-            if not self.window.grab().save(str(self.args.screenshot)):  # type: ignore[attr-defined]
+            if not self.window.grab().save(str(self.args.screenshot)):
                 print(f"mdn-gui: could not write {self.args.screenshot}", file=sys.stderr)
                 self.exit_code = 1
             else:
                 print(f"mdn-gui: screenshot saved to {self.args.screenshot}")
         if self.args.quit:
-            self.window.close()  # type: ignore[attr-defined]
-            self.window.deleteLater()  # type: ignore[attr-defined]
+            self.window.close()
+            self.window.deleteLater()
             self.finished.emit(self.exit_code)
 
 
-def build_window(args: argparse.Namespace, settings: QSettings) -> object:
-    """Create the controllers and the window and apply the command line to them."""
+def build_window(args: argparse.Namespace, settings: QSettings) -> tuple[MainWindow, bool]:
+    """Create the controllers and the window and apply the command line to them.
+
+    Returns:
+        The window, and whether every file named on the command line could be opened.
+    """
     from mdn_gui.catalog import ModelCatalog
     from mdn_gui.controllers.analysis import AnalysisController
     from mdn_gui.controllers.session import SessionController
@@ -172,17 +195,21 @@ def build_window(args: argparse.Namespace, settings: QSettings) -> object:
     analysis.setParent(window)
     if args.size:
         window.resize(*_parse_size(args.size))  # type: ignore[misc]
-    apply_arguments(window, args)
+    opened = apply_arguments(window, args)
     window.model_panel.sync_auto()
-    return window
+    return window, opened
 
 
-def apply_arguments(window: object, args: argparse.Namespace) -> None:
-    """Open the image and set noise, model and view as the command line asks."""
-    w = window
-    session = w.session  # type: ignore[attr-defined]
+def apply_arguments(w: MainWindow, args: argparse.Namespace) -> bool:
+    """Open the image and set noise, model and view as the command line asks.
+
+    Returns:
+        False when a file named on the command line could not be opened (the window says why).
+    """
+    ok = True
+    session = w.session
     if args.weights is not None and args.model not in ("masked", "baseline"):
-        w.open_path(args.weights)  # type: ignore[attr-defined]
+        ok = w.open_path(args.weights)
     noise: dict[str, object] = {}
     if args.noise:
         from model_core.noise import NoiseSpec
@@ -201,14 +228,16 @@ def apply_arguments(window: object, args: argparse.Namespace) -> None:
     if model:
         session.set_model(**model)
     if args.open is not None:
-        if not w.open_path(args.open, noisy=args.as_noisy):  # type: ignore[attr-defined]
+        if not w.open_path(args.open, noisy=args.as_noisy):
+            ok = False
             session.open_sample(DEFAULT_SAMPLE)
     else:
         session.open_sample(args.sample or DEFAULT_SAMPLE)
     if args.mode:
         session.doc.update_view(mode=args.mode)
     if args.panel:
-        w.show_panel(args.panel)  # type: ignore[attr-defined]
+        w.show_panel(args.panel)
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,10 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("mdn-gui")
     app.setOrganizationName("mdn")
     configure_pyqtgraph()
-    window = build_window(args, make_settings(args.settings))
-    window.show()  # type: ignore[attr-defined]
+    window, opened = build_window(args, make_settings(args.settings))
+    window.show()
     script = ScriptedStart(window, args)
-    QTimer.singleShot(0, script.start)
+    QTimer.singleShot(0, lambda: script.start(opened))
     if args.quit:
         # A local loop, not app.exec(): exiting the application's loop would stop every
         # later event loop in this process (which matters when main() runs inside tests).

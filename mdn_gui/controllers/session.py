@@ -7,6 +7,7 @@ of stale generations are dropped here, so a late answer can never overwrite a ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ class SessionController(QObject):
         self.board = GenerationBoard()
         self.backend = WorkerThread(self.board, self)
         self.auto_run = True
-        self.focus: tuple[int, int] | None = None
+        # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
+        self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
         self._active: dict[str, int] = {}
         self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy)
         self._debounce = QTimer(self)
@@ -241,7 +243,7 @@ class SessionController(QObject):
             seed=m.seed,
             tile=m.tile,
             overlap=min(32, m.tile // 4),
-            focus=self.focus,
+            focus=self.focus_provider(),
         )
 
     # ------------------------------------------------------------------ runs

@@ -136,6 +136,15 @@ class ImageCanvas(QWidget):
         image = self._a if self._a is not None else self._b
         return QSize() if image is None else image.size()
 
+    def centre_pixel(self) -> tuple[int, int] | None:
+        """Image pixel (y, x) at the centre of the view, clamped to the image; None without one."""
+        size = self.image_size()
+        if size.isEmpty():
+            return None
+        vp = self.viewports()[0]
+        p = (vp.center() - vp.topLeft() - self._offset) / self._zoom
+        return (min(max(int(p.y()), 0), size.height() - 1), min(max(int(p.x()), 0), size.width() - 1))
+
     def split_column(self) -> int:
         """Image column under the divider (for exporting the split view)."""
         vp = self.viewports()[0]

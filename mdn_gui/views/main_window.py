@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         s.run_finished.connect(self.banner.hide)
         self.analysis.attention_failed.connect(self.show_status)
         self.compare.canvas.clicked.connect(self._canvas_clicked)
+        s.focus_provider = self.compare.canvas.centre_pixel
         self.theme.changed.connect(self.apply_theme)
         subscribe(
             self,

@@ -35,6 +35,8 @@ def test_command_line_options() -> None:
         parse_args(["--sample", "nope"])
     with pytest.raises(SystemExit):
         parse_args(["--as-noisy"])
+    with pytest.raises(SystemExit):
+        parse_args(["--noise", "poisson:99"])
 
 
 def test_scripted_start_runs_and_saves_a_screenshot(
@@ -54,6 +56,10 @@ def test_scripted_start_reports_a_failed_run(qtbot, tmp_path: Path) -> None:
     bad.write_bytes(b"nonsense")
     code = main(["--sample", "chart", "--weights", str(bad), "--run", "--quit"])
     assert code == 1
+
+
+def test_scripted_start_fails_on_a_missing_file(qtbot, tmp_path: Path) -> None:
+    assert main(["--open", str(tmp_path / "missing.png"), "--quit"]) == 2
 
 
 def test_end_to_end_entry_point(tmp_path: Path, tiny_weights: dict[str, Path]) -> None:

@@ -97,6 +97,7 @@ def test_wheel_zoom_keeps_the_point_under_the_cursor(qtbot, canvas: ImageCanvas)
     canvas.actual_size()
     assert canvas.zoom == 1.0
     canvas.fit()
+    assert canvas.centre_pixel() == (30, 40)
     assert canvas.zoom == pytest.approx(min(400 / 80, 300 / 60))
 
 
