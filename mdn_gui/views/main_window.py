@@ -30,6 +30,7 @@ from mdn_gui.views.binding import subscribe
 from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.model_panel import ModelPanel
 from mdn_gui.views.noise_panel import NoisePanel
+from mdn_gui.views.recent import RecentFiles
 from mdn_gui.views.theme import ThemeManager
 from mdn_gui.views.widgets import Banner
 from model_core.imageio import ImageReadError, write_image
@@ -43,7 +44,6 @@ SAVE_FILTERS = {
     "TIFF, 16 bit (*.tif)": 16,
 }
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
-MAX_RECENT = 8
 SETTINGS_VERSION = 1
 
 
@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.session, self.analysis, self.settings, self.theme = session, analysis, settings, theme
         self.doc = session.doc
         self.remember = True
+        self.recent = RecentFiles(settings)
         self._closed = False
         self.setObjectName("mdn-main-window")
         self.setAcceptDrops(True)
@@ -160,7 +161,7 @@ class MainWindow(QMainWindow):
         s.message.connect(self.show_status)
         s.run_failed.connect(self.show_error)
         s.running_changed.connect(self.actions_.cancel.setEnabled)
-        s.run_finished.connect(self.banner.hide)
+        s.run_finished.connect(self.hide_error)
         self.analysis.attention_failed.connect(self.show_status)
         self.compare.canvas.clicked.connect(self._canvas_clicked)
         s.focus_provider = self.compare.canvas.centre_pixel
@@ -235,6 +236,11 @@ class MainWindow(QMainWindow):
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
+    def hide_error(self) -> None:
+        """Hide the banner if it shows an error (a notice stays until dismissed)."""
+        if self.banner.error:
+            self.banner.hide()
+
     def show_error(self, text: str) -> None:
         self.banner.show_message(text, error=True)
 
@@ -250,7 +256,9 @@ class MainWindow(QMainWindow):
         except (ImageReadError, OSError, ValueError) as exc:
             self.show_error(f"Could not open {path.name}: {exc}")
             return False
-        self.banner.hide()
+        if path.suffix.lower() in WEIGHT_SUFFIXES:
+            self.banner.hide()  # also the notice about missing shipped weights
+        self.hide_error()
         self.add_recent(path)
         return True
 
@@ -342,21 +350,15 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ settings
 
     def _last_folder(self) -> str:
-        recent = self.recent_files()
-        return str(Path(recent[0]).parent) if recent else str(Path.home())
+        return self.recent.last_folder()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return self.recent.files()
 
     def add_recent(self, path: Path) -> None:
-        if not self.remember:
-            return
-        files = [str(path.resolve())] + [f for f in self.recent_files() if f != str(path.resolve())]
-        self.settings.setValue("recent", files[:MAX_RECENT])
-        self._fill_recent_menu()
+        if self.remember:
+            self.recent.add(path)
+            self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
         items = [(Path(f).name, lambda f=f: self.open_path(f)) for f in self.recent_files()]

@@ -68,7 +68,9 @@ def test_missing_weights_are_announced_and_the_app_still_works(
     assert not window.model_panel.model.model().item(0).isEnabled()  # masked: disabled, with a tooltip
     with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
         window.session.run_now()
+    assert window.banner.isVisible()  # a notice survives successful runs
     assert window.open_path(tiny_weights["masked"])
+    assert not window.banner.isVisible()
     assert window.doc.model.model == "custom" and window.model_panel.model.currentData() == "custom"
 
 
