@@ -131,8 +131,17 @@ def train_step(state: TrainState, net: torch.nn.Module, clean: Tensor, cfg: Trai
     loss.backward()
     state.optimizer.step()
     state.scheduler.step()
-    update_ema(state.ema, state.model, cfg.ema_decay)
+    update_ema(state.ema, state.model, ema_decay_at(cfg.ema_decay, state.iteration))
     return float(loss.detach())
+
+
+def ema_decay_at(decay: float, iteration: int) -> float:
+    """EMA decay with a warm-up: ``min(decay, (1 + it) / (10 + it))``.
+
+    Without it the average keeps ``decay**it`` of the random initial weights, which
+    spoils short runs (0.999**1000 is still 37 %); long runs are unaffected.
+    """
+    return min(decay, (1 + iteration) / (10 + iteration))
 
 
 @torch.no_grad()

@@ -122,3 +122,12 @@ def test_ddp_replicas_stay_identical(data_dir, tmp_path):
     second = torch.load(tmp_path / "replica1.pt", weights_only=True)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["iteration"] == 3
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    from model_core.train.loop import ema_decay_at
+
+    assert ema_decay_at(0.999, 0) == 0.1
+    assert ema_decay_at(0.999, 10**6) == 0.999
+    kept = np.prod([ema_decay_at(0.999, t) for t in range(1000)])
+    assert kept < 1e-3 < 0.999**1000
