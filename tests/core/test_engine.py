@@ -118,7 +118,7 @@ def test_grayscale_input_is_repeated_to_rgb(engine: Engine, image: np.ndarray) -
 @pytest.mark.parametrize("size", [(23, 37), (5, 9), (41, 19)])
 def test_odd_sizes_equal_the_network_on_the_whole_image(engine: Engine, size: tuple[int, int]) -> None:
     img = np.random.default_rng(1).random((*size, 3), dtype=np.float32)
-    out = engine.denoise(img, RunSettings(attn_mask_ratio=0, tile=0)).image
+    out = engine.denoise(img, RunSettings(attn_mask_ratio=0, tile=0, precision="fp32")).image
     with torch.no_grad():
         ref = engine.model(torch.from_numpy(img).permute(2, 0, 1)[None])
     expected = ref[0].clamp(0, 1).permute(1, 2, 0).numpy()
@@ -164,7 +164,7 @@ def test_from_file_round_trip(engine: Engine, image: np.ndarray, tmp_path) -> No
 
 
 def test_bf16_runs_close_to_fp32(engine: Engine, image: np.ndarray) -> None:
-    fp32 = engine.denoise(image, RunSettings(attn_mask_ratio=0, tile=0)).image
+    fp32 = engine.denoise(image, RunSettings(attn_mask_ratio=0, tile=0, precision="fp32")).image
     bf16 = engine.denoise(image, RunSettings(attn_mask_ratio=0, tile=0, precision="bf16")).image
     assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).mean() < 0.02
 
@@ -299,7 +299,7 @@ def test_out_of_memory_retries_with_half_tile(engine: Engine, image: np.ndarray,
 
 def test_attention_at_sums_to_one_and_matches_full_probe(engine: Engine, image: np.ndarray) -> None:
     pixel = (21, 30)
-    settings = RunSettings(attn_mask_ratio=0, tile=0)
+    settings = RunSettings(attn_mask_ratio=0, tile=0, precision="fp32")
     for block in (0, 1):
         view = engine.attention_at(image, pixel, block, settings)
         heads = engine.config.num_heads[0]

@@ -1,0 +1,433 @@
+"""Inference benchmark of mdn's engine (not a test): speed, efficiency, memory and accuracy.
+
+For the paper's network (embed 60, 4x6 blocks, window 8) with its 75% attention mask, times a
+forward pass at 256, 512 and 1024 pixels square on each path (``plain``: the per-window
+reference path the parity tests check against the official code; ``fp32``: the fast CPU path;
+``bf16``: the fast path under bf16 autocast; ``default``: the engine's ``auto`` precision), on
+CPU and on CUDA when present. In the same run it measures the machine's fp32 and bf16 matmul
+throughput, and reports achieved GFLOP/s (counted analytically from the configuration) as a
+share of it, the peak resident memory, the first-tile latency of a progressive run, the peak
+memory of a 4000x3000 denoise, and the PSNR change of each fast path against fp32 on a real
+image with trained weights. Results go to stdout and to ``docs/PERFORMANCE.md``.
+
+Parts (``--parts``) can run separately (e.g. timings while nothing else runs, the long
+memory run at any time); each part's numbers are kept in ``--results`` (a JSON file in the
+temporary directory) and the report is rendered from all parts measured so far.
+
+Usage::
+
+    python -m benchmarks.bench_inference --parts matmul timing progressive psnr memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model_core.device import (  # noqa: E402
+    autocast_context,
+    configure_cpu_threads,
+    cpu_has_bf16,
+    resolve_precision,
+)
+from model_core.engine import Engine, RunSettings, TileUpdate  # noqa: E402
+from model_core.imageio import read_image  # noqa: E402
+from model_core.metrics import psnr  # noqa: E402
+from model_core.network import MaskedSwinIR, SwinIRConfig, build_model, draw_keep_maps  # noqa: E402
+from model_core.noise import apply_noise  # noqa: E402
+
+RESULTS = Path(tempfile.gettempdir()) / "mdn_bench_results.json"
+REPORT = ROOT / "docs" / "PERFORMANCE.md"
+KODAK = ROOT.parent / "shared" / "datasets" / "val" / "Kodak24"
+WEIGHTS = ROOT / "runs" / "masked" / "model.safetensors"
+PATHS = ("plain", "fp32", "bf16", "default")
+TARGET_FP32_SHARE = 0.40
+TARGET_DEFAULT_512_S = 3.0
+TARGET_FIRST_TILE_S = 1.0
+TARGET_PEAK_GB = 3.0
+TARGET_PSNR_DB = 0.02
+
+
+# ----------------------------------------------------------------------------- counting
+
+
+def forward_flops(cfg: SwinIRConfig, height: int, width: int) -> float:
+    """Multiply-add FLOPs (2 per MAC) of one forward pass on the padded grid.
+
+    Counts every matrix product and convolution: qkv, q k^T, attn v, proj and the MLP of each
+    block, every dropped token included (masking does not skip work), and all convolutions.
+    Normalisation, softmax, GELU and additions are not counted.
+    """
+    ws = cfg.window_size
+    hp, wp = -(-height // ws) * ws, -(-width // ws) * ws
+    pixels, c, n = hp * wp, cfg.embed_dim, ws * ws
+    hidden = int(c * cfg.mlp_ratio)
+    block = 2 * (c * 3 * c + 2 * n * c + c * c + 2 * c * hidden)
+    if cfg.resi_connection == "3conv":
+        q = c // 4
+        residual = 2 * (9 * c * q + q * q + 9 * q * c)
+    else:
+        residual = 2 * 9 * c * c
+    per_pixel = (2 * cfg.in_chans * c + cfg.num_blocks * block
+                 + (len(cfg.depths) + 1) * residual + 2 * 9 * c * cfg.in_chans)
+    return float(per_pixel * pixels)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+class PeakRss:
+    """Samples the resident set size of this process in a thread; ``peak`` in bytes."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak = interval, 0
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def best_time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up call."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def syncer(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best-of throughput of an n x n x n matrix product, in GFLOP/s."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n ** 3 / best_time(lambda: a @ b, repeats, syncer(device)) / 1e9
+
+
+@contextlib.contextmanager
+def plain_path(model: MaskedSwinIR) -> Iterator[None]:
+    """Run the reference per-window path: autograd on (which selects it), no parameter needs it."""
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for p, flag in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def path_context(path: str, model: MaskedSwinIR, device: torch.device) -> contextlib.ExitStack:
+    stack = contextlib.ExitStack()
+    if path == "plain":
+        stack.enter_context(plain_path(model))
+    else:
+        stack.enter_context(torch.inference_mode())
+    precision = {"plain": "fp32", "fp32": "fp32", "bf16": "bf16", "default": "auto"}[path]
+    stack.enter_context(autocast_context(device, resolve_precision(precision, device)))
+    return stack
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def part_matmul(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    out = {"fp32": matmul_gflops(device, torch.float32), "bf16": matmul_gflops(device, torch.bfloat16)}
+    print(f"[{device}] matmul fp32 {out['fp32']:.0f} GFLOP/s, bf16 {out['bf16']:.0f} GFLOP/s", flush=True)
+    return out
+
+
+def part_timing(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    model = build_model(SwinIRConfig.paper()).to(device).eval()
+    rows = []
+    for size in args.sizes:
+        x = torch.rand(1, 3, size, size, device=device)
+        gen = torch.Generator(device=device).manual_seed(0)
+        keep = draw_keep_maps(model.cfg.num_blocks, 1, size, size, 0.75, gen, device)
+        reference = None
+        for path in args.paths:
+            if path == "plain" and size > args.plain_max:
+                continue
+            with path_context(path, model, device):
+                out = model(x, keep_maps=keep).float()
+                with PeakRss() as rss:
+                    seconds = best_time(lambda x=x, keep=keep: model(x, keep_maps=keep),
+                                        args.repeats, syncer(device))
+            if path == "fp32":
+                reference = out
+            row = {"size": size, "path": path, "seconds": seconds,
+                   "gflops": forward_flops(model.cfg, size, size) / seconds / 1e9,
+                   "peak_rss_mb": rss.peak / 2 ** 20}
+            if device.type == "cuda":
+                row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+            if reference is not None and path != "fp32":
+                row["max_abs_vs_fp32"] = float((out - reference).abs().max())
+            rows.append(row)
+            print(f"[{device}] {size}x{size} {path:8s} {seconds:7.2f} s  {row['gflops']:6.1f} GFLOP/s  "
+                  f"peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+    return rows
+
+
+def part_progressive(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Seconds from the call to the first TileUpdate on a 1024x1024 image, per tile size."""
+    torch.manual_seed(0)
+    engine = Engine(build_model(SwinIRConfig.paper()), device=device)
+    image = np.random.default_rng(0).random((1024, 1024, 3), dtype=np.float32)
+    rows = []
+    for tile in args.first_tiles:
+        settings = RunSettings(tile=tile, focus=(512, 512))
+        engine.denoise(image[:tile, :tile], settings)  # warm-up: first-call allocations
+        start = time.perf_counter()
+        for event in engine.run(image, settings):
+            if isinstance(event, TileUpdate):
+                first = time.perf_counter() - start
+                shape = (event.y1 - event.y0, event.x1 - event.x0)
+                break
+        rows.append({"first_tile_s": first, "tile_shape": list(shape), "tile": tile,
+                     "precision": settings.precision})
+        print(f"[{device}] tile {tile}: first tile {shape} after {first:.2f} s", flush=True)
+    return rows
+
+
+def part_psnr(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """PSNR of each precision on noisy Kodak images, with trained weights (a copy of the file)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "model.safetensors"
+        shutil.copy(args.weights, weights)
+        card = Path(args.weights).with_suffix(".json")
+        if card.is_file():
+            shutil.copy(card, weights.with_suffix(".json"))
+        engine = Engine.from_file(weights, device=device)
+    rows = []
+    for name in args.images:
+        clean = read_image(KODAK / f"{name}.png").rgb
+        noisy = apply_noise(clean, "gaussian:15", seed=0)
+        outs = {p: engine.denoise(noisy, RunSettings(precision=p)).image for p in ("fp32", "bf16")}
+        outs["auto"] = outs[resolve_precision("auto", device)]
+        row = {"image": name, "noisy_db": psnr(clean, noisy),
+               **{f"{p}_db": psnr(clean, o) for p, o in outs.items()},
+               "bf16_vs_fp32_db": psnr(outs["fp32"], outs["bf16"]),
+               "bf16_max_abs": float(np.abs(outs["bf16"] - outs["fp32"]).max())}
+        rows.append(row)
+        print(f"[{device}] {name}: fp32 {row['fp32_db']:.3f} dB, "
+              f"bf16 {row['bf16_db'] - row['fp32_db']:+.4f} dB, "
+              f"auto {row['auto_db'] - row['fp32_db']:+.4f} dB", flush=True)
+    return rows
+
+
+def part_memory(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of a child process denoising a 4000x3000 image with tile 0 (the largest request)."""
+    cmd = [sys.executable, __file__, "--memory-child", str(args.memory_tile), "--device", str(device)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["wall_s"] = time.perf_counter() - start
+    print(f"[{device}] 4000x3000 tile {args.memory_tile}: peak RSS {out['peak_rss_mb']:.0f} MB "
+          f"in {out['seconds']:.0f} s", flush=True)
+    return out
+
+
+def memory_child(tile: int, device: str) -> None:
+    torch.manual_seed(0)
+    engine = Engine(build_model(SwinIRConfig.paper()), device=device)
+    image = np.random.default_rng(0).random((3000, 4000, 3), dtype=np.float32)
+    result = engine.denoise(image, RunSettings(tile=tile))
+    peak_kb = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"tile": tile, "peak_rss_mb": peak_kb / 1024, "seconds": result.seconds,
+                      "finite": bool(np.isfinite(result.image).all())}))
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, Any]:
+    name = platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": name, "logical_cpus": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+            "threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
+            "memory_gb": psutil.virtual_memory().total / 2 ** 30,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    lines = ["# Inference performance", "",
+             "Written by `python -m benchmarks.bench_inference` (do not edit by hand; rerun it).", "",
+             f"Machine: {m.get('cpu')}, {m.get('physical_cores')} cores / {m.get('logical_cpus')} logical, "
+             f"{m.get('memory_gb', 0):.0f} GB, native bf16: {m.get('cpu_bf16')}, torch {m.get('torch')}, "
+             f"{m.get('threads')} threads, CUDA: {m.get('cuda') or 'none'}.", ""]
+    for device, dev in results.get("devices", {}).items():
+        mm = dev.get("matmul", {})
+        lines += [f"## {device}", ""]
+        if mm:
+            lines += [f"Measured 2048^3 matmul throughput: fp32 **{mm['fp32']:.0f}** GFLOP/s, "
+                      f"bf16 **{mm['bf16']:.0f}** GFLOP/s.", ""]
+        rows = dev.get("timing", [])
+        if rows:
+            lines += ["Paper network (embed 60, 24 blocks, window 8), 75% attention mask, one forward pass. "
+                      "GFLOP/s = analytic matmul/conv FLOPs / seconds; share = of the measured matmul "
+                      "throughput of the path's precision.", "",
+                      "| size | path | seconds | GFLOP/s | share of matmul | peak RSS (MB) "
+                      "| max abs vs fp32 |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
+            for r in rows:
+                peak = mm.get("bf16" if r["path"] in ("bf16", "default") and m.get("cpu_bf16") else "fp32")
+                share = f"{r['gflops'] / peak:.0%}" if peak else "-"
+                diff = f"{r['max_abs_vs_fp32']:.1e}" if "max_abs_vs_fp32" in r else "-"
+                lines.append(f"| {r['size']} | {r['path']} | {r['seconds']:.2f} | {r['gflops']:.1f} "
+                             f"| {share} | {r['peak_rss_mb']:.0f} | {diff} |")
+            lines.append("")
+        for prog in dev.get("progressive", []):
+            lines += [f"Progressive run (1024x1024, tile {prog['tile']}, precision {prog['precision']}): "
+                      f"first tile {tuple(prog['tile_shape'])} painted after "
+                      f"**{prog['first_tile_s']:.2f} s**.", ""]
+        mem = dev.get("memory")
+        if mem:
+            lines += [f"4000x3000 RGB denoise, tile {mem['tile']} requested (0 = whole image; the "
+                      f"engine caps it to the memory budget): peak RSS "
+                      f"**{mem['peak_rss_mb'] / 1024:.2f} GB**, "
+                      f"{mem['seconds']:.0f} s.", ""]
+        rows = dev.get("psnr", [])
+        if rows:
+            lines += [f"Accuracy on Kodak24 with Gaussian noise sigma 15, weights "
+                      f"`{dev.get('weights', '?')}`:", "",
+                      "| image | noisy dB | fp32 dB | bf16 - fp32 dB | auto - fp32 dB "
+                      "| PSNR(bf16, fp32) dB |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for r in rows:
+                lines.append(f"| {r['image']} | {r['noisy_db']:.2f} | {r['fp32_db']:.3f} | "
+                             f"{r['bf16_db'] - r['fp32_db']:+.4f} | {r['auto_db'] - r['fp32_db']:+.4f} | "
+                             f"{r['bf16_vs_fp32_db']:.1f} |")
+            lines.append("")
+        lines += targets(dev, mm)
+    return "\n".join(lines + [results.get("notes", "")]).rstrip() + "\n"
+
+
+def targets(dev: dict[str, Any], mm: dict[str, float]) -> list[str]:
+    out = ["Targets:", ""]
+    rows = {(r["size"], r["path"]): r for r in dev.get("timing", [])}
+    fp32 = rows.get((512, "fp32"))
+    if fp32 and mm:
+        share = fp32["gflops"] / mm["fp32"]
+        out.append(f"- fp32 at 512: {share:.0%} of fp32 matmul (target >= {TARGET_FP32_SHARE:.0%}): "
+                   f"{verdict(share >= TARGET_FP32_SHARE)}")
+    default = rows.get((512, "default"))
+    if default:
+        out.append(f"- default path at 512: {default['seconds']:.2f} s "
+                   f"(target < {TARGET_DEFAULT_512_S:.0f} s): "
+                   f"{verdict(default['seconds'] < TARGET_DEFAULT_512_S)}")
+    for prog in dev.get("progressive", []):
+        out.append(f"- first tile at tile {prog['tile']}: {prog['first_tile_s']:.2f} s "
+                   f"(target < {TARGET_FIRST_TILE_S:.0f} s): "
+                   f"{verdict(prog['first_tile_s'] < TARGET_FIRST_TILE_S)}")
+    mem = dev.get("memory")
+    if mem:
+        gb = mem["peak_rss_mb"] / 1024
+        out.append(f"- 4000x3000 peak RSS: {gb:.2f} GB (target < {TARGET_PEAK_GB:.0f} GB): "
+                   f"{verdict(gb < TARGET_PEAK_GB)}")
+    rows_p = dev.get("psnr", [])
+    if rows_p:
+        worst = max(abs(r["auto_db"] - r["fp32_db"]) for r in rows_p)
+        out.append(f"- default (auto) precision vs fp32: worst |dPSNR| {worst:.4f} dB "
+                   f"(target < {TARGET_PSNR_DB}): {verdict(worst < TARGET_PSNR_DB)}")
+    return out + [""]
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["matmul", "timing", "progressive", "psnr", "memory"],
+                        choices=["matmul", "timing", "progressive", "psnr", "memory"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--plain-max", type=int, default=512, help="largest size timed on the plain path")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim13", "kodim23"])
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--memory-tile", type=int, default=0)
+    parser.add_argument("--first-tiles", nargs="+", type=int, default=[256, 160],
+                        help="tile sizes whose first-tile latency to measure (256: the GUI's default)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: each available)")
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--notes", type=Path, default=None, help="Markdown appended to the report")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the parts accumulate in")
+    args = parser.parse_args(argv)
+    if args.memory_child is not None:
+        memory_child(args.memory_child, args.device or "cpu")
+        return
+    configure_cpu_threads()
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    results["machine"] = machine()
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    parts = {"matmul": part_matmul, "timing": part_timing, "progressive": part_progressive,
+             "psnr": part_psnr, "memory": part_memory}
+    for name in devices:
+        device = torch.device(name)
+        dev = results.setdefault("devices", {}).setdefault(name, {})
+        for part in args.parts:
+            dev[part] = parts[part](device, args)
+            if part == "psnr":
+                dev["weights"] = str(args.weights.relative_to(ROOT) if args.weights.is_relative_to(ROOT)
+                                     else args.weights)
+            args.results.write_text(json.dumps(results, indent=1))
+    if args.notes is not None:
+        results["notes"] = args.notes.read_text()
+        args.results.write_text(json.dumps(results, indent=1))
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(render(results))
+    print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
