@@ -97,12 +97,6 @@ class MaskView(QWidget):
         )
         self.image_box.addItem(self.keys_item)
         self.image_box.addItem(self.query_item)
-        self.std_bar = pg.ColorBarItem(
-            values=(0, 1), colorMap="inferno", interactive=False, label="std (8-bit)"
-        )
-        # Always in the scene (an item outside any scene is never deleted), hidden unless needed.
-        self.main_view.addItem(self.std_bar, row=0, col=1)
-        self._std_bar_shown = True
         self.main_view.scene().sigMouseClicked.connect(self._scene_clicked)
         self.heat_view = pg.GraphicsLayoutWidget(self)
         self.heat_plot = self.heat_view.addPlot(row=0, col=0, title="attention weights")
@@ -169,11 +163,12 @@ class MaskView(QWidget):
             self.block.blockSignals(True)
             self.block.setRange(0, record.num_blocks - 1)
             self.block.blockSignals(False)
-        self.heat_view.setVisible(mode == "attention")
+        # The heatmap view shows attention weights, or the std map in place of the image.
+        self.heat_view.setVisible(mode in ("attention", "std"))
+        self.main_view.setVisible(mode != "std")
         self.head.setVisible(mode == "attention")
         self.keys_item.setVisible(mode == "attention")
         self.query_item.setVisible(mode == "attention")
-        self._show_std_bar(False)
         if noisy is None:
             self.image_item.clear()
             self.info.setText("Open an image first.")
@@ -220,28 +215,21 @@ class MaskView(QWidget):
 
     def _draw_std(self, record: RunRecord | None) -> None:
         if record is None or record.std is None:
+            self.main_view.setVisible(True)
+            self.heat_view.setVisible(False)
             self._set_image(self.doc.noisy)
             self.info.setText("Run with 2 or more passes to see how much the outputs vary.")
             return
         spread = record.std.mean(axis=2) * 255.0
         top = max(float(np.percentile(spread, 99.5)), 1e-3)
-        self._set_image(spread, levels=(0.0, top))
-        self.image_item.setColorMap(pg.colormap.get("inferno"))
-        self._show_std_bar(True)
-        self.std_bar.setLevels((0.0, top))
+        self.heat_item.setImage(spread, levels=(0.0, top), autoLevels=False)
+        self.heat_bar.setLevels((0.0, top))
+        self.heat_plot.setTitle("std over passes (8-bit levels)")
+        self.heat_plot.setRange(xRange=(0, spread.shape[1]), yRange=(0, spread.shape[0]), padding=0.02)
         self.info.setText(
             f"Per-pixel standard deviation over the passes (mean over RGB, 8-bit levels); "
             f"mean {float(spread.mean()):.2f}."
         )
-
-    def _show_std_bar(self, show: bool) -> None:
-        if show == self._std_bar_shown:
-            return
-        self.std_bar.setVisible(show)
-        self.main_view.ci.layout.setColumnMaximumWidth(1, 200 if show else 0)
-        if not show:
-            self.image_item.setLookupTable(None)
-        self._std_bar_shown = show
 
     def _draw_attention(self) -> None:
         noisy, view = self.doc.noisy, self.attention

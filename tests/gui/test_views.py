@@ -188,7 +188,7 @@ def test_mask_view_shows_keep_maps_input_mask_std_and_attention(qtbot, session: 
     view.set_mode("input")
     assert "kept" in view.info.text()
     view.set_mode("std")
-    assert view.image_item.image.shape == (64, 64) and "standard deviation" in view.info.text()
+    assert view.heat_item.image.shape == (64, 64) and "standard deviation" in view.info.text()
     with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT):
         view.set_pixel(20, 10)
     assert view.current_mode() == "attention" and "Pixel x 20, y 10" in view.info.text()
