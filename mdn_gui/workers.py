@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from mdn_gui import classical
 from mdn_gui.jobs import (
@@ -49,6 +49,7 @@ from model_core.metrics import psnr, ssim
 from model_core.noise import NoiseSpec, apply_noise
 
 ENGINE_CACHE_SIZE = 3
+KEEP_MAP_BUDGET = 64_000_000  # bytes of keep-maps kept per run
 
 
 def worker_threads() -> int:
@@ -61,6 +62,16 @@ def worker_threads() -> int:
     if override.isdigit() and int(override) > 0:
         return int(override)
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def probe_blocks(image: np.ndarray, num_blocks: int, budget: int = KEEP_MAP_BUDGET) -> tuple[int, ...]:
+    """Blocks whose keep-maps a run records: all of them, or evenly spaced ones for huge images.
+
+    Each map is one byte per pixel, so 24 blocks of a 4K image would hold 200 MB.
+    """
+    pixels = image.shape[0] * image.shape[1]
+    count = max(1, min(num_blocks, budget // max(pixels, 1)))
+    return tuple(sorted({round(i * (num_blocks - 1) / max(count - 1, 1)) for i in range(count)}))
 
 
 def measure(image: np.ndarray, clean: np.ndarray | None) -> Metrics | None:
@@ -158,7 +169,7 @@ class Worker(QObject):
         assert job.model.path is not None
         self.progressed.emit(JobProgress(job.channel, job.gen, 0, 1, f"loading {job.model.label}"))
         engine = self.engine(job.model.path, job.device)
-        settings = replace(job.settings, probe_blocks=tuple(range(engine.config.num_blocks)))
+        settings = replace(job.settings, probe_blocks=probe_blocks(job.image, engine.config.num_blocks))
         result: DenoiseResult | None = None
         for event in engine.run(job.image, settings, cancel=cancel):
             if isinstance(event, Progress):
@@ -266,6 +277,9 @@ class WorkerThread(QObject):
         super().__init__(parent)
         torch.set_num_threads(worker_threads())
         self.worker = Worker(board)
+        app = QCoreApplication.instance()
+        if app is not None:  # a last guard: never destroy a running thread at exit
+            app.aboutToQuit.connect(self.stop)
         self._thread = QThread()
         self._thread.setObjectName("mdn-worker")
         self.worker.moveToThread(self._thread)

@@ -187,9 +187,14 @@ class MaskView(QWidget):
     def _draw_keep(self, record: RunRecord | None) -> None:
         noisy = self.doc.noisy
         block = self.block.value()
-        if record is None or block not in record.keep_maps:
+        if record is None or not record.keep_maps:
             self._set_image(noisy)
             self.info.setText("Run a network to see the keep-maps of its Swin blocks.")
+            return
+        if block not in record.keep_maps:
+            self._set_image(noisy)
+            kept = ", ".join(str(b + 1) for b in sorted(record.keep_maps))
+            self.info.setText(f"This image is large: keep-maps were kept for blocks {kept} only.")
             return
         keep = record.keep_maps[block]
         self._set_image(overlay_mask(noisy, keep))

@@ -193,3 +193,11 @@ def test_attention_probe(qtbot, session: SessionController, analysis: AnalysisCo
     view = blocker.args[0]
     assert view.weights.shape == (2, 4, 4)
     assert np.allclose(view.weights.sum(axis=(1, 2)), 1.0, atol=1e-4)
+
+
+def test_keep_maps_of_huge_images_are_thinned() -> None:
+    from mdn_gui.workers import probe_blocks
+
+    assert probe_blocks(np.zeros((64, 64, 3)), 24) == tuple(range(24))
+    assert probe_blocks(np.zeros((4000, 4000, 3)), 24) == (0, 8, 15, 23)  # 4 maps fit the budget
+    assert probe_blocks(np.zeros((9000, 9000, 3)), 24) == (0,)
