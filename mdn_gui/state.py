@@ -106,6 +106,8 @@ class ModelSettings:
         passes: Number of stochastic passes averaged.
         seed: Seed of the masks.
         tile: Tile side in pixels.
+        precision: ``auto`` (the engine's choice: bf16 where the hardware runs it natively),
+            ``fp32`` or ``bf16``.
     """
 
     model: str = "masked"
@@ -116,6 +118,7 @@ class ModelSettings:
     passes: int = 1
     seed: int = 0
     tile: int = 256
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)

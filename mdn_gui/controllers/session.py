@@ -243,6 +243,7 @@ class SessionController(QObject):
             seed=m.seed,
             tile=m.tile,
             overlap=min(32, m.tile // 4),
+            precision=m.precision,
             focus=self.focus_provider(),
         )
 

@@ -60,6 +60,9 @@ class ModelPanel(QWidget):
         self.weights.setEnabled(False)
         self.device = QComboBox(self)
         self.device.addItems(devices())
+        self.precision = QComboBox(self)
+        self.precision.addItems(["auto", "fp32", "bf16"])
+        self.precision.setToolTip("Arithmetic: auto uses bf16 where the hardware runs it natively, else fp32")
         self.attn = PercentSlider(round(MAX_RATIO * 100), self)
         self.input = PercentSlider(round(MAX_RATIO * 100), self)
         self.input.setToolTip(
@@ -102,6 +105,7 @@ class ModelPanel(QWidget):
         form.addRow("", self.open_button)
         form.addRow("", self.weights)
         form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
         form.addRow("Attention mask", self.attn)
         form.addRow("Input mask", self.input)
         form.addRow("Passes", self.passes)
@@ -118,6 +122,7 @@ class ModelPanel(QWidget):
         s = self.session
         self.model.activated.connect(lambda _: s.set_model(model=self.model.currentData()))
         self.device.activated.connect(lambda _: s.set_model(device=self.device.currentText()))
+        self.precision.activated.connect(lambda _: s.set_model(precision=self.precision.currentText()))
         self.attn.value_changed.connect(lambda v: s.set_model(attn_ratio=v))
         self.input.value_changed.connect(lambda v: s.set_model(input_ratio=v))
         self.passes.valueChanged.connect(lambda v: s.set_model(passes=v))
@@ -151,10 +156,11 @@ class ModelPanel(QWidget):
 
     def _sync(self, model: ModelSettings) -> None:
         self.refresh_choices()
-        widgets = (self.device, self.passes, self.seed, self.tile, self.auto)
+        widgets = (self.device, self.precision, self.passes, self.seed, self.tile, self.auto)
         for widget in widgets:
             widget.blockSignals(True)
         self.device.setCurrentText(model.device)
+        self.precision.setCurrentText(model.precision)
         self.attn.set_fraction(model.attn_ratio)
         self.input.set_fraction(model.input_ratio)
         self.passes.setValue(model.passes)
@@ -164,7 +170,7 @@ class ModelPanel(QWidget):
         for widget in widgets:
             widget.blockSignals(False)
         network = model.model in NETWORK_MODELS
-        for widget in (self.attn, self.input, self.passes, self.seed, self.tile, self.device):
+        for widget in (self.attn, self.input, self.passes, self.seed, self.tile, self.device, self.precision):
             widget.setEnabled(network)
         path = self.session.catalog.path(model.model)
         if network:
