@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from model_core.configs import ConfigMixin
 
 PAPER_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
 @dataclass(frozen=True)
-class SwinIRConfig:
+class SwinIRConfig(ConfigMixin):
     """Architecture of a (masked-training) SwinIR denoiser.
 
     The defaults are the paper's published configuration. Smaller variants are
@@ -77,26 +77,6 @@ class SwinIRConfig:
     def tiny(cls) -> SwinIRConfig:
         """A very small variant for unit tests."""
         return cls(embed_dim=12, depths=(2, 2), num_heads=(2, 2), window_size=4, img_size=16)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible dictionary of every field."""
-        data = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    def to_json(self) -> str:
-        """Serialise to JSON."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SwinIRConfig:
-        """Build from a dictionary made by :meth:`to_dict`; unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a model config must be a dict, not {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**data)
 
     @classmethod
     def from_official(cls, data: dict[str, Any]) -> SwinIRConfig:

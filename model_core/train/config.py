@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model_core.configs import ConfigMixin
 from model_core.network import SwinIRConfig
 
 MODEL_SIZES = {"paper": SwinIRConfig.paper, "lite": SwinIRConfig.lite, "tiny": SwinIRConfig.tiny}
@@ -17,7 +16,7 @@ DEFAULT_VAL_DIR = _SHARED / "val" / "Kodak24"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """Everything that defines a training run; saved in every checkpoint and model card.
 
     The ``masked`` and ``baseline`` presets differ only in the two masks.
@@ -93,20 +92,3 @@ class TrainConfig:
         """Architecture for ``model_size``."""
         return MODEL_SIZES[self.model_size]()
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dictionary."""
-        data = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    def to_json(self) -> str:
-        """Serialise to JSON."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown training config keys: {', '.join(unknown)}")
-        return cls(**data)
