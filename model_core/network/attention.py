@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -141,7 +143,7 @@ class WindowAttention(nn.Module):
         self.register_buffer("relative_position_index", relative_position_index(window_size))
         self.qkv = nn.Linear(dim, dim * 3, bias=True)
         self.proj = nn.Linear(dim, dim)
-        self._bias_cache: tuple[tuple[int, int, torch.device, torch.dtype], Tensor] | None = None
+        self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
 
     def position_bias(self) -> Tensor:
         """Relative position bias (nH, N, N)."""
@@ -150,25 +152,47 @@ class WindowAttention(nn.Module):
         return bias.view(n, n, self.num_heads).permute(2, 0, 1).contiguous()
 
     def cached_position_bias(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """:meth:`position_bias` in ``dtype`` without autograd, rebuilt only when the table changes.
+        """:meth:`position_bias` in ``dtype`` without autograd, rebuilt only when the table changes."""
+        return self._memoised("bias", (self.relative_position_bias_table,), dtype,
+                              lambda: self.position_bias().to(dtype))
 
-        The key is the table's storage, version counter and device, so loading weights, an
-        optimiser step or moving the module invalidates it. A memo, not model state: it never
-        changes what :meth:`forward` computes.
+    def head_major_qkv(self) -> tuple[Tensor, Tensor]:
+        """``qkv`` weight (3C, C) and bias (3C, 1) with rows reordered from (3, nH, d) to (nH, 3, d).
+
+        ``weight @ tokens^T`` then yields each head's q, k and v as adjacent (d, N) matrices,
+        so splitting heads needs no permuting copy.
         """
-        table = self.relative_position_bias_table
-        key = (table.data_ptr(), table._version, table.device, dtype)
-        if self._bias_cache is None or self._bias_cache[0] != key:
+        def build() -> tuple[Tensor, Tensor]:
+            c, heads = self.dim, self.num_heads
+            weight = self.qkv.weight.view(3, heads, c // heads, c).transpose(0, 1).reshape(3 * c, c)
+            bias = self.qkv.bias.view(3, heads, c // heads).transpose(0, 1).reshape(3 * c, 1)
+            return weight.contiguous(), bias.contiguous()
+
+        return self._memoised("qkv", (self.qkv.weight, self.qkv.bias), torch.float32, build)
+
+    def _memoised(self, name: str, params: tuple[Tensor, ...], dtype: torch.dtype,
+                  build: Callable[[], Any]) -> Any:
+        """A tensor derived from ``params``, rebuilt only when one of them changes.
+
+        The key is each parameter's storage, version counter and device, so loading weights,
+        an optimiser step or moving the module invalidates it. A memo, not model state: it
+        never changes what :meth:`forward` computes.
+        """
+        key = (dtype, *((p.data_ptr(), p._version, p.device) for p in params))
+        found = self._memo.get(name)
+        if found is None or found[0] != key:
             with torch.no_grad():
-                self._bias_cache = (key, self.position_bias().to(dtype))
-        return self._bias_cache[1]
+                found = (key, build())
+            self._memo[name] = found
+        return found[1]
 
     def infer(self, windows: Tensor, border: WindowBorder | None = None) -> Tensor:
         """Inference-only :meth:`forward` on a chunk of whole window rows (no autograd).
 
         Same numbers as :meth:`forward` (the same sums in the same order, up to the kernels'
-        rounding), laid out for small windows on CPUs: heads are split by one copy into
-        (d, N) matrices, logits get the bias and shift masks in place, the softmax runs in
+        rounding), laid out for small windows on CPUs: the qkv projection is computed
+        transposed with head-major rows, so each head's q, k, v are (d, N) matrices without a
+        permuting copy, logits get the bias and shift masks in place, the softmax runs in
         place, and ``attn @ v`` is computed transposed (``v^T attn^T``), which BLAS runs far
         faster for a head width of ~10 than the (N, N) x (N, d) product.
 
@@ -181,8 +205,10 @@ class WindowAttention(nn.Module):
         """
         r, nww, n, c = windows.shape
         heads, d = self.num_heads, c // self.num_heads
-        qkv = self.qkv(windows).view(r * nww, n, 3, heads, d)
-        q_t, k_t, v_t = qkv.permute(2, 0, 3, 4, 1).reshape(3, r * nww * heads, d, n).unbind(0)
+        weight, bias = self.head_major_qkv()
+        tokens_t = windows.reshape(r * nww, n, c).transpose(1, 2)
+        qkv_t = torch.baddbmm(bias, weight.expand(r * nww, 3 * c, c), tokens_t)
+        q_t, k_t, v_t = qkv_t.view(r * nww * heads, 3, d, n).unbind(1)
         q_t.mul_(d ** -0.5)
         logits = torch.bmm(q_t.transpose(1, 2), k_t)
         grid = logits.view(r, nww, heads, n, n)
