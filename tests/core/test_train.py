@@ -131,3 +131,23 @@ def test_ema_warm_up_forgets_the_initial_weights():
     assert ema_decay_at(0.999, 10**6) == 0.999
     kept = np.prod([ema_decay_at(0.999, t) for t in range(1000)])
     assert kept < 1e-3 < 0.999**1000
+
+
+def test_publish_adds_validation_table_and_refuses_overwrite(data_dir, tmp_path):
+    from model_core.train.publish import publish
+
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "v.png"), np.full((24, 24, 3), 120, np.uint8))
+    run = tmp_path / "run"
+    code = train_main([
+        "--preset", "masked", "--size", "tiny", "--out", str(run), "--data", str(data_dir),
+        "--val", str(val), "--iterations", "2", "--batch", "2", "--patch", "16", "--val-every", "1",
+        "--workers", "0", "--precision", "fp32", "--no-progress"])
+    assert code == 0
+    out = publish(run, "masked", tmp_path / "ship", {"note": "test"})
+    card = load_weights(out).card
+    assert [row["iteration"] for row in card["validation"]] == [1, 2]
+    assert card["note"] == "test" and card["name"] == "masked"
+    with pytest.raises(FileExistsError):
+        publish(run, "masked", tmp_path / "ship")

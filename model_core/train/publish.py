@@ -1,0 +1,69 @@
+"""Publish a training run's EMA weights as a shipped model with a complete model card.
+
+``python -m model_core.train.publish runs/masked --name masked --to resources/weights``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from model_core.network.checkpoint import load_weights, save_weights
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def validation_table(log_path: Path) -> list[dict[str, Any]]:
+    """The validation rows of a run's ``log.csv`` (iteration, elapsed and both PSNRs)."""
+    if not log_path.is_file():
+        return []
+    with log_path.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("val_unseen_psnr")]
+    return [{"iteration": int(r["iteration"]), "elapsed_s": float(r["elapsed_s"]),
+             "gaussian15_psnr": float(r["val_gaussian15_psnr"]),
+             "poisson2.5_psnr": float(r["val_unseen_psnr"])} for r in rows]
+
+
+def publish(run_dir: Path, name: str, dest: Path, extra: dict[str, Any] | None = None,
+            *, overwrite: bool = False) -> Path:
+    """Copy ``run_dir/model.safetensors`` to ``dest/name.safetensors`` with an enriched card.
+
+    Args:
+        run_dir: A ``mdn train`` output folder.
+        name: Shipped model name (``masked`` or ``baseline``).
+        dest: Folder of shipped weights.
+        extra: More card fields (evaluation tables, notes).
+        overwrite: Replace an existing shipped model.
+
+    Returns:
+        The written safetensors path.
+    """
+    loaded = load_weights(run_dir / "model.safetensors")
+    card = {**loaded.card, "name": name, "validation": validation_table(run_dir / "log.csv"),
+            **(extra or {})}
+    dest.mkdir(parents=True, exist_ok=True)
+    out = save_weights(loaded.model, dest / f"{name}.safetensors", card, overwrite=overwrite)
+    if out.stat().st_size > MAX_BYTES:
+        raise ValueError(f"{out} is over 20 MB; shipped weights must stay smaller")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--to", type=Path, required=True, dest="dest")
+    parser.add_argument("--extra", type=Path, help="JSON file of more card fields")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    extra = json.loads(args.extra.read_text()) if args.extra else None
+    print(publish(args.run_dir, args.name, args.dest, extra, overwrite=args.overwrite))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
