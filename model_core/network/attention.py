@@ -28,10 +28,12 @@ def relative_position_index(window_size: int) -> Tensor:
     return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=4)
 def shift_window_mask(height: int, width: int, window_size: int, shift: int,
                       device: torch.device) -> Tensor:
-    """Additive logit mask of the shifted windows, built once per size and device.
+    """Additive logit mask of every shifted window (the official ``attn_mask``; a reference).
+
+    The network itself only needs the four distinct masks of :func:`shift_mask_kinds`.
 
     Args:
         height: Padded feature-map height (a multiple of ``window_size``).
@@ -62,7 +64,7 @@ def shift_mask_kinds(window_size: int, shift: int, device: torch.device) -> Tens
 
     Interior windows need no mask; windows of the last window column, the last window row,
     and the corner each have their own. They are the masks of a 2x2-window image, so the
-    (nWh, nWw, N, N) mask of :func:`shift_window_mask` is never needed at inference.
+    (nWh, nWw, N, N) mask of :func:`shift_window_mask` is never needed.
 
     Returns:
         Float tensor (2, 2, N, N) indexed by (last row?, last column?).
@@ -233,7 +235,8 @@ class WindowAttention(nn.Module):
 
         Args:
             windows: (B, nWh, nWw, N, C) tokens.
-            shift_mask: (nWh, nWw, N, N) additive mask of a shifted block, or None.
+            shift_mask: The (2, 2, N, N) window masks of a shifted block from
+                :func:`shift_mask_kinds`, or None for an unshifted block.
 
         Returns:
             (B, nWh, nWw, N, C).
@@ -262,12 +265,13 @@ class WindowAttention(nn.Module):
             (B, nH, N) softmax weights.
         """
         wy, wx = window
+        last_row, last_col = wy == windows.shape[1] - 1, wx == windows.shape[2] - 1
         q, k, _ = self.split_heads(windows[:, wy:wy + 1, wx:wx + 1])
         scale = q.shape[-1] ** -0.5
         logits = (q[:, 0, 0, :, token:token + 1] * scale) @ k[:, 0, 0].transpose(-1, -2)
         logits = logits[:, :, 0] + self.position_bias()[:, token]
         if shift_mask is not None:
-            logits = logits + shift_mask[wy, wx, token]
+            logits = logits + shift_mask[int(last_row), int(last_col), token]
         return logits.softmax(dim=-1)
 
 
@@ -321,23 +325,25 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     return out.view(*lead, heads, n, d)
 
 
-def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, shift_mask: Tensor) -> Tensor:
-    """Attention of a shifted block.
+def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, kinds: Tensor) -> Tensor:
+    """Attention of a shifted block, given the (2, 2, N, N) window masks of :func:`shift_mask_kinds`.
 
-    Only the last window row and column mix image regions, so the interior is
-    computed with the position bias alone and the border with the full mask; the
-    (nW, nH, N, N) mask is never materialised for the whole image.
+    Only the last window row and column mix image regions, so the interior is computed with
+    the position bias alone and the border with bias plus mask; no mask the size of the
+    window grid is ever materialised (at a 2048-pixel GPU tile that would be a gigabyte).
     """
     nwh, nww = q.shape[1:3]
+    n = kinds.shape[-1]
 
-    def border(rows: slice, cols: slice) -> Tensor:
-        mask = bias + shift_mask[rows, cols, None]
+    def border(rows: slice, cols: slice, shift_mask: Tensor) -> Tensor:
+        mask = bias + shift_mask[:, :, None]
         return _attend(q[:, rows, cols], k[:, rows, cols], v[:, rows, cols], mask)
 
-    bottom = border(slice(nwh - 1, nwh), slice(0, nww))
+    last_row = torch.cat([kinds[1, 0].expand(nww - 1, n, n), kinds[1, 1][None]])[None]
+    bottom = border(slice(nwh - 1, nwh), slice(0, nww), last_row)
     if nwh == 1:
         return bottom
-    right = border(slice(0, nwh - 1), slice(nww - 1, nww))
+    right = border(slice(0, nwh - 1), slice(nww - 1, nww), kinds[0, 1].expand(nwh - 1, 1, n, n))
     if nww == 1:
         return torch.cat([right, bottom], dim=1)
     inner = _attend(q[:, :-1, :-1], k[:, :-1, :-1], v[:, :-1, :-1], bias)

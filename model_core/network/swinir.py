@@ -18,7 +18,6 @@ from model_core.network.attention import (
     merge_windows,
     partition_windows,
     shift_mask_kinds,
-    shift_window_mask,
     window_order,
 )
 from model_core.network.config import SwinIRConfig
@@ -114,7 +113,7 @@ class SwinBlock(nn.Module):
         mask = None
         if self.shift:
             y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-            mask = shift_window_mask(x.shape[1], x.shape[2], self.window_size, self.shift, x.device)
+            mask = shift_mask_kinds(self.window_size, self.shift, x.device)
         return partition_windows(y, self.window_size), mask
 
     def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
