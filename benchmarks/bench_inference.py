@@ -58,8 +58,8 @@ from model_core.noise import apply_noise  # noqa: E402
 RESULTS = Path(tempfile.gettempdir()) / "mdn_bench_results.json"
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 KODAK = ROOT.parent / "shared" / "datasets" / "val" / "Kodak24"
-WEIGHTS = ROOT / "runs" / "masked" / "model.safetensors"
-PATHS = ("plain", "fp32", "bf16", "default")
+WEIGHTS = [ROOT / "runs" / name / "model.safetensors" for name in ("masked", "baseline")]
+PATHS = ("fp32", "plain", "bf16", "default")
 TARGET_FP32_SHARE = 0.40
 TARGET_DEFAULT_512_S = 3.0
 TARGET_FIRST_TILE_S = 1.0
@@ -120,10 +120,11 @@ class PeakRss:
         self.peak = max(self.peak, self._process.memory_info().rss)
 
 
-def best_time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    sync()
+def best_time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None], warm_up: bool = True) -> float:
+    """Best wall time of ``repeats`` calls, after one warm-up call if ``warm_up``."""
+    if warm_up:
+        fn()
+        sync()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -165,6 +166,7 @@ def path_context(path: str, model: MaskedSwinIR, device: torch.device) -> contex
         stack.enter_context(torch.inference_mode())
     precision = {"plain": "fp32", "fp32": "fp32", "bf16": "bf16", "default": "auto"}[path]
     stack.enter_context(autocast_context(device, resolve_precision(precision, device)))
+    # (the engine's "auto" is resolve_precision("auto", device): bf16 where native)
     return stack
 
 
@@ -178,6 +180,7 @@ def part_matmul(device: torch.device, args: argparse.Namespace) -> dict[str, Any
 
 
 def part_timing(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Forward-pass timings of each path and size (see the module docstring)."""
     torch.manual_seed(0)
     model = build_model(SwinIRConfig.paper()).to(device).eval()
     rows = []
@@ -189,24 +192,37 @@ def part_timing(device: torch.device, args: argparse.Namespace) -> list[dict[str
         for path in args.paths:
             if path == "plain" and size > args.plain_max:
                 continue
-            with path_context(path, model, device):
-                out = model(x, keep_maps=keep).float()
-                with PeakRss() as rss:
-                    seconds = best_time(lambda x=x, keep=keep: model(x, keep_maps=keep),
-                                        args.repeats, syncer(device))
+            if path == "bf16" and "default" in args.paths and resolve_precision("auto", device) == "bf16":
+                continue  # the default row is this path
+            row, out = time_path(model, path, x, keep, args, device)
             if path == "fp32":
                 reference = out
-            row = {"size": size, "path": path, "seconds": seconds,
-                   "gflops": forward_flops(model.cfg, size, size) / seconds / 1e9,
-                   "peak_rss_mb": rss.peak / 2 ** 20}
-            if device.type == "cuda":
-                row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
-            if reference is not None and path != "fp32":
+            elif reference is not None:
                 row["max_abs_vs_fp32"] = float((out - reference).abs().max())
             rows.append(row)
-            print(f"[{device}] {size}x{size} {path:8s} {seconds:7.2f} s  {row['gflops']:6.1f} GFLOP/s  "
-                  f"peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+            print(f"[{device}] {size}x{size} {path:8s} {row['seconds']:7.2f} s  "
+                  f"{row['gflops']:6.1f} GFLOP/s  peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     return rows
+
+
+def time_path(model: MaskedSwinIR, path: str, x: torch.Tensor, keep: torch.Tensor,
+              args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], torch.Tensor]:
+    """Time one path; sizes above ``--warm-up-max`` get one call (timed) and no warm-up."""
+    size = x.shape[-1]
+    outputs: list[torch.Tensor] = []
+
+    def call() -> None:
+        outputs[:] = [model(x, keep_maps=keep)]
+
+    big = size > args.warm_up_max
+    with path_context(path, model, device), PeakRss() as rss:
+        seconds = best_time(call, 1 if big else args.repeats, syncer(device), warm_up=not big)
+    precision = resolve_precision({"plain": "fp32", "default": "auto"}.get(path, path), device)
+    row = {"size": size, "path": path, "precision": precision, "seconds": seconds,
+           "gflops": forward_flops(model.cfg, size, size) / seconds / 1e9, "peak_rss_mb": rss.peak / 2 ** 20}
+    if device.type == "cuda":
+        row["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return row, outputs[0].float()
 
 
 def part_progressive(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -231,34 +247,49 @@ def part_progressive(device: torch.device, args: argparse.Namespace) -> list[dic
 
 
 def part_psnr(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """PSNR of each precision on noisy Kodak images, with trained weights (a copy of the file)."""
+    """PSNR of each precision on noisy Kodak images, for each trained weights file (copied first).
+
+    Each network runs with the attention-mask ratio it was trained with (its card), as the CLI does.
+    """
+    rows = []
+    for path in args.weights:
+        engine = load_copy(path, device)
+        ratio = float(engine.card.get("train_config", {}).get("attn_mask_ratio", 0.75))
+        label = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        print(f"[{device}] {label}: embed {engine.config.embed_dim}, {engine.config.num_blocks} blocks, "
+              f"{engine.card.get('iterations')} iterations, attention mask {ratio}", flush=True)
+        for name in args.images:
+            clean = read_image(KODAK / f"{name}.png").rgb
+            noisy = apply_noise(clean, "gaussian:15", seed=0)
+            outs = {p: engine.denoise(noisy, RunSettings(precision=p, attn_mask_ratio=ratio)).image
+                    for p in ("fp32", "bf16")}
+            outs["auto"] = outs[resolve_precision("auto", device)]
+            row = {"weights": label, "iterations": engine.card.get("iterations"), "attn_mask_ratio": ratio,
+                   "image": name, "noisy_db": psnr(clean, noisy),
+                   **{f"{p}_db": psnr(clean, o) for p, o in outs.items()},
+                   "bf16_vs_fp32_db": psnr(outs["fp32"], outs["bf16"]),
+                   "bf16_max_abs": float(np.abs(outs["bf16"] - outs["fp32"]).max())}
+            rows.append(row)
+            print(f"[{device}]   {name}: fp32 {row['fp32_db']:.3f} dB, "
+                  f"bf16 {row['bf16_db'] - row['fp32_db']:+.4f} dB", flush=True)
+    return rows
+
+
+def load_copy(path: Path, device: torch.device) -> Engine:
+    """An engine on a private copy of a weights file (and its card) that training may rewrite."""
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "model.safetensors"
-        shutil.copy(args.weights, weights)
-        card = Path(args.weights).with_suffix(".json")
+        shutil.copy(path, weights)
+        card = path.with_suffix(".json")
         if card.is_file():
             shutil.copy(card, weights.with_suffix(".json"))
-        engine = Engine.from_file(weights, device=device)
-    rows = []
-    for name in args.images:
-        clean = read_image(KODAK / f"{name}.png").rgb
-        noisy = apply_noise(clean, "gaussian:15", seed=0)
-        outs = {p: engine.denoise(noisy, RunSettings(precision=p)).image for p in ("fp32", "bf16")}
-        outs["auto"] = outs[resolve_precision("auto", device)]
-        row = {"image": name, "noisy_db": psnr(clean, noisy),
-               **{f"{p}_db": psnr(clean, o) for p, o in outs.items()},
-               "bf16_vs_fp32_db": psnr(outs["fp32"], outs["bf16"]),
-               "bf16_max_abs": float(np.abs(outs["bf16"] - outs["fp32"]).max())}
-        rows.append(row)
-        print(f"[{device}] {name}: fp32 {row['fp32_db']:.3f} dB, "
-              f"bf16 {row['bf16_db'] - row['fp32_db']:+.4f} dB, "
-              f"auto {row['auto_db'] - row['fp32_db']:+.4f} dB", flush=True)
-    return rows
+        return Engine.from_file(weights, device=device)
 
 
 def part_memory(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
     """Peak RSS of a child process denoising a 4000x3000 image with tile 0 (the largest request)."""
-    cmd = [sys.executable, __file__, "--memory-child", str(args.memory_tile), "--device", str(device)]
+    cmd = [sys.executable, __file__, "--memory-child", str(args.memory_tile), "--device", str(device),
+           "--threads", str(torch.get_num_threads())]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -320,11 +351,11 @@ def render(results: dict[str, Any]) -> str:
                       "| max abs vs fp32 |",
                       "|---|---|---:|---:|---:|---:|---:|"]
             for r in rows:
-                peak = mm.get("bf16" if r["path"] in ("bf16", "default") and m.get("cpu_bf16") else "fp32")
+                peak = mm.get(r.get("precision", "fp32"))
                 share = f"{r['gflops'] / peak:.0%}" if peak else "-"
                 diff = f"{r['max_abs_vs_fp32']:.1e}" if "max_abs_vs_fp32" in r else "-"
-                lines.append(f"| {r['size']} | {r['path']} | {r['seconds']:.2f} | {r['gflops']:.1f} "
-                             f"| {share} | {r['peak_rss_mb']:.0f} | {diff} |")
+                lines.append(f"| {r['size']} | {r['path']} ({r.get('precision', '?')}) | {r['seconds']:.2f} "
+                             f"| {r['gflops']:.1f} | {share} | {r['peak_rss_mb']:.0f} | {diff} |")
             lines.append("")
         for prog in dev.get("progressive", []):
             lines += [f"Progressive run (1024x1024, tile {prog['tile']}, precision {prog['precision']}): "
@@ -338,13 +369,15 @@ def render(results: dict[str, Any]) -> str:
                       f"{mem['seconds']:.0f} s.", ""]
         rows = dev.get("psnr", [])
         if rows:
-            lines += [f"Accuracy on Kodak24 with Gaussian noise sigma 15, weights "
-                      f"`{dev.get('weights', '?')}`:", "",
-                      "| image | noisy dB | fp32 dB | bf16 - fp32 dB | auto - fp32 dB "
-                      "| PSNR(bf16, fp32) dB |",
-                      "|---|---:|---:|---:|---:|---:|"]
+            lines += ["Accuracy on Kodak24 with Gaussian noise sigma 15 (seed 0), default tiling, each "
+                      "network with the attention-mask ratio it was trained with; trained weights (EMA, "
+                      "copied from the running training):", "",
+                      "| weights (iterations, mask) | image | noisy dB | fp32 dB | bf16 - fp32 dB "
+                      "| auto - fp32 dB | PSNR(bf16, fp32) dB |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
             for r in rows:
-                lines.append(f"| {r['image']} | {r['noisy_db']:.2f} | {r['fp32_db']:.3f} | "
+                lines.append(f"| {r['weights']} ({r['iterations']}, {r['attn_mask_ratio']}) | {r['image']} "
+                             f"| {r['noisy_db']:.2f} | {r['fp32_db']:.3f} | "
                              f"{r['bf16_db'] - r['fp32_db']:+.4f} | {r['auto_db'] - r['fp32_db']:+.4f} | "
                              f"{r['bf16_vs_fp32_db']:.1f} |")
             lines.append("")
@@ -392,9 +425,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     parser.add_argument("--plain-max", type=int, default=512, help="largest size timed on the plain path")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="timed calls per path (best is kept)")
+    parser.add_argument("--warm-up-max", type=int, default=512,
+                        help="larger sizes get a single timed call without warm-up")
     parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim13", "kodim23"])
-    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--weights", type=Path, nargs="+", default=WEIGHTS)
     parser.add_argument("--memory-tile", type=int, default=0)
     parser.add_argument("--first-tiles", nargs="+", type=int, default=[256, 160],
                         help="tile sizes whose first-tile latency to measure (256: the GUI's default)")
@@ -402,7 +437,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--notes", type=Path, default=None, help="Markdown appended to the report")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the parts accumulate in")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: the engine's choice, at most the physical cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_child is not None:
         memory_child(args.memory_child, args.device or "cpu")
         return
@@ -416,10 +455,11 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device(name)
         dev = results.setdefault("devices", {}).setdefault(name, {})
         for part in args.parts:
-            dev[part] = parts[part](device, args)
-            if part == "psnr":
-                dev["weights"] = str(args.weights.relative_to(ROOT) if args.weights.is_relative_to(ROOT)
-                                     else args.weights)
+            found = parts[part](device, args)
+            if part == "timing":  # sizes measured in another run are kept
+                found = [r for r in dev.get("timing", []) if r["size"] not in args.sizes] + found
+                found.sort(key=lambda r: (r["size"], PATHS.index(r["path"])))
+            dev[part] = found
             args.results.write_text(json.dumps(results, indent=1))
     if args.notes is not None:
         results["notes"] = args.notes.read_text()
