@@ -420,7 +420,7 @@ def targets(dev: dict[str, Any], mm: dict[str, float]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["matmul", "timing", "progressive", "psnr", "memory"],
+    parser.add_argument("--parts", nargs="*", default=["matmul", "timing", "progressive", "psnr", "memory"],
                         choices=["matmul", "timing", "progressive", "psnr", "memory"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
