@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from model_core.fileio import atomic_replace
 from model_core.network.config import SwinIRConfig
 from model_core.network.swinir import MaskedSwinIR
 
@@ -188,20 +187,9 @@ def save_weights(model: MaskedSwinIR, path: str | Path, card: dict[str, Any] | N
     card = {**(card or {}), "format": FORMAT_TAG, "config": model.cfg.to_dict()}
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_TAG, "config": model.cfg.to_json()}
-    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    _atomic(card_path, lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
+    atomic_replace(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_replace(card_path, lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
     return path
-
-
-def _atomic(target: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_weights(path: str | Path) -> LoadedWeights:

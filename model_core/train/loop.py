@@ -6,10 +6,8 @@ import contextlib
 import csv
 import json
 import logging
-import os
 import platform
 import signal
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from model_core.device import autocast_context
+from model_core.fileio import atomic_replace
 from model_core.network import MaskedSwinIR, apply_input_mask, build_model
 from model_core.network.checkpoint import load_into, load_weights
 from model_core.train.config import TrainConfig
@@ -75,14 +74,7 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
         "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
         "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_replace(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -231,3 +232,14 @@ def test_gradients_flow_to_every_parameter(tiny_model):
     out.abs().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
+
+
+def test_saved_weights_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_weights(build_model(SwinIRConfig.tiny()), tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_suffix(".json").stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,0 +1,44 @@
+"""Atomic file replacement shared by everything in mdn that writes results or weights."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
+    """Have ``write(tmp_path)`` fill a temporary sibling of ``target``, then move it into place.
+
+    Readers see the old file or the new one, never a partial one; on any error the
+    temporary file is removed and the error re-raised. The result gets the ordinary
+    permissions of a new file (0666 less the umask), not ``mkstemp``'s 0600.
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    """Write ``data`` atomically (flushed to disk before the rename)."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return atomic_replace(target, write)
