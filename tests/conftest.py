@@ -24,3 +24,21 @@ def parity_fixture() -> dict:
 def official_state(parity_fixture: dict) -> dict:
     """The fixture's ``state.*`` tensors under their official names."""
     return {k.removeprefix("state."): v for k, v in parity_fixture.items() if k.startswith("state.")}
+
+
+def lively_tiny_model(seed: int = 0):
+    """A tiny network whose attention and bias matter (the default init is nearly inert)."""
+    import torch
+
+    from model_core.network import MaskedSwinIR, SwinIRConfig
+
+    torch.manual_seed(seed)
+    model = MaskedSwinIR(SwinIRConfig.tiny())
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0, 0.25)
+                module.bias.normal_(0, 0.05)
+        for block in model.blocks:
+            block.attn.relative_position_bias_table.normal_(0, 0.5)
+    return model.eval()

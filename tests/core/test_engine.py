@@ -16,31 +16,18 @@ from model_core.engine import (
     as_rgb,
 )
 from model_core.metrics import psnr
-from model_core.network import MaskedSwinIR, ProbeRequest, SwinIRConfig
+from model_core.network import ProbeRequest, SwinIRConfig
 from model_core.network.checkpoint import save_weights
 from model_core.tiling import axis_spans, blend_window, order_by_focus, plan_tiles
+from tests.conftest import lively_tiny_model
 
 H, W = 40, 52
 WS = SwinIRConfig.tiny().window_size
 
 
-def nontrivial_tiny_model() -> MaskedSwinIR:
-    """A tiny network whose attention matters (the default init makes it nearly inert)."""
-    torch.manual_seed(0)
-    model = MaskedSwinIR(SwinIRConfig.tiny())
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.normal_(0, 0.25)
-                module.bias.normal_(0, 0.05)
-        for block in model.blocks:
-            block.attn.relative_position_bias_table.normal_(0, 0.5)
-    return model
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(nontrivial_tiny_model(), device="cpu")
+    return Engine(lively_tiny_model(), device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -22,22 +22,9 @@ import model_core.device as device_mod
 import model_core.network.swinir as swinir
 from model_core.device import autocast_context, configure_cpu_threads, tile_bytes_per_pixel
 from model_core.engine import Engine, RunSettings, TileUpdate
-from model_core.network import MaskedSwinIR, SwinIRConfig, draw_keep_maps
+from model_core.network import MaskedSwinIR, draw_keep_maps
 from model_core.network.attention import partition_windows, shift_mask_kinds, shift_window_mask, window_order
-
-
-def lively_tiny_model(seed: int = 0) -> MaskedSwinIR:
-    """A tiny network whose attention and bias matter (the default init is nearly inert)."""
-    torch.manual_seed(seed)
-    model = MaskedSwinIR(SwinIRConfig.tiny())
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.normal_(0, 0.25)
-                module.bias.normal_(0, 0.05)
-        for block in model.blocks:
-            block.attn.relative_position_bias_table.normal_(0, 0.5)
-    return model.eval()
+from tests.conftest import lively_tiny_model
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mdn_gui.app import configure_pyqtgraph  # noqa: E402
 from mdn_gui.catalog import ModelCatalog  # noqa: E402
+from mdn_gui.controllers.session import SessionController  # noqa: E402
 from mdn_gui.samples import make_chart  # noqa: E402
 from model_core.network import SwinIRConfig, build_model  # noqa: E402
 from model_core.network.checkpoint import save_weights  # noqa: E402
@@ -94,3 +95,12 @@ def find_leaks(request: pytest.FixtureRequest, qapp: QApplication) -> Iterator[N
         raise AssertionError(
             f"{len(remaining) - before} top-level widget(s) leaked by {request.node.name}: {names}"
         )
+
+
+@pytest.fixture
+def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[SessionController]:
+    s = SessionController(catalog=catalog, debounce_ms=30)
+    s.auto_run = False
+    s.load_array("chart", chart)
+    yield s
+    s.shutdown()

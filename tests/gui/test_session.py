@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,6 @@ from mdn_gui.state import CLASSICAL, MASKED, NOISY
 TIMEOUT = 20_000
 
 
-@pytest.fixture
-def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[SessionController]:
-    s = SessionController(catalog=catalog, debounce_ms=30)
-    s.auto_run = False
-    s.load_array("chart", chart)
-    yield s
-    s.shutdown()
 
 
 @pytest.fixture

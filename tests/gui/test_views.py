@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 
-from mdn_gui.catalog import ModelCatalog
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.plots.mask_view import MaskView, block_description
@@ -23,13 +20,6 @@ from mdn_gui.views.convert import to_qimage
 TIMEOUT = 20_000
 
 
-@pytest.fixture
-def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[SessionController]:
-    s = SessionController(catalog=catalog, debounce_ms=30)
-    s.auto_run = False
-    s.load_array("chart", chart)
-    yield s
-    s.shutdown()
 
 
 @pytest.fixture
