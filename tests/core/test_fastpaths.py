@@ -12,6 +12,7 @@ measures it (docs/PERFORMANCE.md).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -175,3 +176,16 @@ def test_thread_count_is_capped_never_raised(monkeypatch) -> None:
         assert configure_cpu_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_bf16_on_a_cpu_without_it_warns_and_auto_picks_fp32(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device_mod, "cpu_has_bf16", lambda: False)
+    assert device_mod.resolve_precision("auto", cpu) == "fp32"
+    with pytest.warns(RuntimeWarning, match="no native bf16"):
+        assert device_mod.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(device_mod, "cpu_has_bf16", lambda: True)
+    assert device_mod.resolve_precision("auto", cpu) == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert device_mod.resolve_precision("bf16", cpu) == "bf16"
