@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help="patches per iteration and process (default 8)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
     parser.add_argument("--milestones", type=int, nargs="*", help="learning-rate decay iterations")
+    parser.add_argument("--warmup", type=int,
+                        help="iterations of linear learning-rate warm-up (default 0; use ~100 with --init)")
     parser.add_argument("--ema", type=float, dest="ema_decay", help="EMA decay (default 0.999)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="default: auto")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
@@ -41,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "ema_decay", "precision", "checkpoint_every",
-           "val_every", "val_limit", "workers", "seed")
+_FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "ema_decay", "precision",
+           "checkpoint_every", "val_every", "val_limit", "workers", "seed")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

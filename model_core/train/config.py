@@ -33,6 +33,8 @@ class TrainConfig(ConfigMixin):
         lr: Adam learning rate.
         milestones: Iterations at which the learning rate is multiplied by ``gamma``.
         gamma: Learning-rate decay factor.
+        warmup: Iterations of linear learning-rate warm-up (0 = none, as in the paper; use
+            some when fine-tuning from ``--init``).
         ema_decay: Decay of the exponential moving average of the weights.
         iterations: Total iterations.
         checkpoint_every: Iterations between checkpoints.
@@ -54,6 +56,7 @@ class TrainConfig(ConfigMixin):
     lr: float = 1e-4
     milestones: tuple[int, ...] = (150_000, 200_000, 300_000, 350_000, 400_000)
     gamma: float = 0.5
+    warmup: int = 0
     ema_decay: float = 0.999
     iterations: int = 450_000
     checkpoint_every: int = 500
@@ -77,6 +80,8 @@ class TrainConfig(ConfigMixin):
             if not 0 <= low <= high < 1:
                 raise ValueError("input_mask must be (low, high) with 0 <= low <= high < 1")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if self.warmup < 0:
+            raise ValueError("warmup must be >= 0")
         if self.batch < 1 or self.patch < 8 or self.iterations < 1:
             raise ValueError("batch, patch and iterations must be positive (patch >= 8)")
 

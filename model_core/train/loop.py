@@ -8,7 +8,6 @@ import json
 import logging
 import platform
 import signal
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ class TrainState:
     model: MaskedSwinIR
     ema: MaskedSwinIR
     optimizer: torch.optim.Adam
-    scheduler: torch.optim.lr_scheduler.MultiStepLR
+    scheduler: torch.optim.lr_scheduler.LambdaLR
     iteration: int = 0
     elapsed: float = 0.0
     world: int = 1
@@ -53,8 +52,30 @@ def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule.of(cfg))
     return TrainState(model, ema, optimizer, scheduler)
+
+
+@dataclass(frozen=True)
+class LrSchedule:
+    """Learning-rate factor at an iteration: linear warm-up, then multi-step decay.
+
+    The factor is ``min(1, (it + 1) / warmup)`` times ``gamma`` to the number of milestones
+    passed. A warm-up matters when fine-tuning (``--init``): Adam's first steps move every weight
+    by about the learning rate whatever its gradient, which undoes part of a trained model.
+    """
+
+    warmup: int
+    milestones: tuple[int, ...]
+    gamma: float
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> LrSchedule:
+        return cls(cfg.warmup, tuple(cfg.milestones), cfg.gamma)
+
+    def __call__(self, iteration: int) -> float:
+        ramp = min(1.0, (iteration + 1) / self.warmup) if self.warmup > 0 else 1.0
+        return ramp * self.gamma ** sum(iteration >= m for m in self.milestones)
 
 
 def warm_start(state: TrainState, weights: str | Path) -> None:
@@ -89,7 +110,11 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.optimizer.load_state_dict(payload["optimizer"])
     state.scheduler.load_state_dict(payload["scheduler"])
     # The schedule of the current config applies (equal to the saved one unless changed).
-    state.scheduler.milestones = Counter(cfg.milestones)
+    schedule = LrSchedule.of(cfg)
+    state.scheduler.lr_lambdas = [schedule] * len(state.optimizer.param_groups)
+    for group, base in zip(state.optimizer.param_groups, state.scheduler.base_lrs, strict=True):
+        group["lr"] = base * schedule(state.scheduler.last_epoch)
+    state.scheduler._last_lr = [group["lr"] for group in state.optimizer.param_groups]
     state.iteration = int(payload["iteration"])
     state.elapsed = float(payload["elapsed"])
 

@@ -54,10 +54,13 @@ def test_config_rejects_unknown_keys():
 
 
 def test_resume_continues_exactly(data_dir, tmp_path):
-    straight = fit(tiny_cfg(), RunPaths(tmp_path / "a", data_dir, None), progress=False)
-    fit(tiny_cfg(iterations=2), RunPaths(tmp_path / "b", data_dir, None), progress=False)
-    resumed = fit(tiny_cfg(), RunPaths(tmp_path / "b", data_dir, None), resume=True, progress=False)
+    schedule = {"warmup": 3, "milestones": (3,)}  # the resume lands inside the warm-up
+    straight = fit(tiny_cfg(**schedule), RunPaths(tmp_path / "a", data_dir, None), progress=False)
+    fit(tiny_cfg(iterations=2, **schedule), RunPaths(tmp_path / "b", data_dir, None), progress=False)
+    resumed = fit(tiny_cfg(**schedule), RunPaths(tmp_path / "b", data_dir, None), resume=True,
+                  progress=False)
     assert resumed.iteration == straight.iteration == 4
+    assert resumed.scheduler.get_last_lr() == straight.scheduler.get_last_lr()
     for name in ("model", "ema"):
         ours, theirs = getattr(resumed, name).state_dict(), getattr(straight, name).state_dict()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
@@ -122,6 +125,22 @@ def test_ddp_replicas_stay_identical(data_dir, tmp_path):
     second = torch.load(tmp_path / "replica1.pt", weights_only=True)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["iteration"] == 3
+
+
+def test_learning_rate_warms_up_then_decays_at_milestones():
+    from model_core.train.loop import new_state
+
+    cfg = tiny_cfg(lr=1e-3, warmup=4, milestones=(6, 8), gamma=0.5)
+    state = new_state(cfg, torch.device("cpu"))
+    lrs = []
+    for _ in range(9):
+        lrs.append(state.optimizer.param_groups[0]["lr"])
+        state.optimizer.step()
+        state.scheduler.step()
+    np.testing.assert_allclose(lrs, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+    assert new_state(tiny_cfg(lr=1e-3), torch.device("cpu")).optimizer.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="warmup"):
+        tiny_cfg(warmup=-1)
 
 
 def test_ema_warm_up_forgets_the_initial_weights():
