@@ -9,7 +9,7 @@ import logging
 import platform
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class TrainState:
     elapsed: float = 0.0
     world: int = 1
     precision: str = "fp32"
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
@@ -86,6 +87,33 @@ def warm_start(state: TrainState, weights: str | Path) -> None:
     sd = loaded.model.state_dict()
     load_into(state.model, sd)
     load_into(state.ema, sd)
+    state.history = lineage(loaded.card)
+
+
+# Card fields that describe one training stage.
+_STAGE_FIELDS = ("iterations", "batch", "patches_seen", "data", "hardware", "precision", "wall_time_s")
+_STAGE_RECIPE = ("lr", "warmup", "milestones", "ema_decay", "seed")
+
+
+def lineage(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training stages behind the weights of a model card, oldest first.
+
+    A model fine-tuned with ``--init`` carries the stages of the weights it started from, so
+    a card tells the whole budget spent on it. Cards without training fields (official
+    checkpoints) give an empty history.
+    """
+    if "iterations" not in card:
+        return []
+    recipe = card.get("train_config", {})
+    stage = {k: card[k] for k in _STAGE_FIELDS if k in card}
+    stage.update({k: recipe[k] for k in _STAGE_RECIPE if k in recipe})
+    return [*card.get("history", []), stage]
+
+
+def budget_totals(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Iterations, patches and wall time summed over training stages."""
+    return {f"total_{k}": round(sum(stage.get(k, 0) for stage in history), 1)
+            for k in ("iterations", "patches_seen", "wall_time_s")}
 
 
 def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
@@ -94,6 +122,7 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
         "model": state.model.state_dict(), "ema": state.ema.state_dict(),
         "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
         "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
+        "history": json.dumps(state.history),
     }
     atomic_replace(path, lambda tmp: torch.save(payload, tmp))
 
@@ -117,6 +146,7 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.scheduler._last_lr = [group["lr"] for group in state.optimizer.param_groups]
     state.iteration = int(payload["iteration"])
     state.elapsed = float(payload["elapsed"])
+    state.history = json.loads(payload.get("history", "[]"))
 
 
 def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor:

@@ -26,7 +26,9 @@ from model_core.train.loop import (
     CsvLog,
     TrainState,
     batches,
+    budget_totals,
     is_main_process,
+    lineage,
     load_checkpoint,
     machine_description,
     new_state,
@@ -200,10 +202,14 @@ def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torc
 
 def _card(state: TrainState, cfg: TrainConfig, device: torch.device, precision: str, world: int,
           paths: RunPaths) -> dict:
-    return {
+    card = {
         "name": cfg.preset, "train_config": cfg.to_dict(), "iterations": state.iteration,
         "batch": cfg.batch * world, "patches_seen": state.iteration * cfg.batch * world,
         "data": str(paths.data_dir.name), "hardware": machine_description(device),
         "precision": precision, "wall_time_s": round(state.elapsed, 1),
         "paper_budget": "450k iterations x batch 64 on DIV2K+Flickr2K+BSD500+WED",
     }
+    if state.history:  # fine-tuned from earlier weights: their stages, then the totals
+        card["history"] = state.history
+        card.update(budget_totals(lineage(card)))
+    return card

@@ -106,6 +106,26 @@ def test_train_command_exports_weights_and_card(data_dir, tmp_path):
     loaded = load_weights(out / "model.safetensors")
     assert loaded.card["iterations"] == 2 and loaded.card["train_config"]["preset"] == "baseline"
     assert "val_unseen_psnr" in (out / "log.csv").read_text()
+    assert "history" not in loaded.card
+
+
+def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
+    first = tmp_path / "first"
+    common = ["--preset", "masked", "--size", "tiny", "--data", str(data_dir), "--val", "none",
+              "--batch", "2", "--patch", "16", "--workers", "0", "--precision", "fp32", "--no-progress"]
+    assert train_main([*common, "--out", str(first), "--iterations", "3"]) == 0
+    second = tmp_path / "second"
+    assert train_main([*common, "--out", str(second), "--iterations", "2", "--init",
+                       str(first / "model.safetensors"), "--warmup", "2", "--seed", "1",
+                       "--checkpoint-every", "1"]) == 0
+    # A resumed fine-tuning keeps its lineage too.
+    assert train_main([*common, "--out", str(second), "--iterations", "4", "--resume", "--warmup", "2",
+                       "--seed", "1"]) == 0
+    card = load_weights(second / "model.safetensors").card
+    assert [stage["iterations"] for stage in card["history"]] == [3]
+    assert card["history"][0]["seed"] == 0 and card["train_config"]["warmup"] == 2
+    assert card["iterations"] == 4 and card["total_iterations"] == 7
+    assert card["total_patches_seen"] == 7 * 2
 
 
 def _free_port() -> int:
