@@ -62,7 +62,10 @@ class ModelPanel(QWidget):
         self.device.addItems(devices())
         self.precision = QComboBox(self)
         self.precision.addItems(["auto", "fp32", "bf16"])
-        self.precision.setToolTip("Arithmetic: auto uses bf16 where the hardware runs it natively, else fp32")
+        self.precision.setToolTip(
+            "Arithmetic: auto uses bf16 where the hardware runs it natively (CUDA, CPUs with "
+            "AVX512-BF16 or AMX), else fp32. bf16 on other CPUs is emulated and several times slower."
+        )
         self.attn = PercentSlider(round(MAX_RATIO * 100), self)
         self.input = PercentSlider(round(MAX_RATIO * 100), self)
         self.input.setToolTip(
