@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attn-mask", type=_ratio, metavar="R",
                         help="attention mask ratio of every network (default: each model's "
                              "training value from its card, else 0.75)")
+    parser.add_argument("--input-mask", type=_ratio, default=0.0, metavar="R",
+                        help="share of input pixels dropped before every network, as in masked "
+                             "training (default 0, the paper's test setting)")
     parser.add_argument("--passes", type=_positive, default=1, metavar="N",
                         help="stochastic passes averaged by the networks (default 1)")
     parser.add_argument("--tile", type=_non_negative, default=256, metavar="T",
@@ -106,8 +109,8 @@ def _build_methods(args: argparse.Namespace) -> list[Method]:
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ValueError(f"two methods are labelled {', '.join(repeated)}; name them with LABEL=FILE")
-    return [make_method(target, label=label, attn_mask=args.attn_mask, passes=args.passes,
-                        device=args.device, tile=args.tile, seed=args.seed)
+    return [make_method(target, label=label, attn_mask=args.attn_mask, input_mask=args.input_mask,
+                        passes=args.passes, device=args.device, tile=args.tile, seed=args.seed)
             for label, target in pairs]
 
 

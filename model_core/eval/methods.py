@@ -193,6 +193,7 @@ def make_method(
     *,
     label: str | None = None,
     attn_mask: float | None = None,
+    input_mask: float = 0.0,
     passes: int = 1,
     device: str | None = None,
     tile: int = 256,
@@ -207,6 +208,8 @@ def make_method(
         attn_mask: Attention mask ratio for networks; None = the model's training value
             (``model_core.weights.training_attn_mask_ratio``: the card's
             ``train_config.attn_mask_ratio``, else the paper's 0.75). Ignored by classical methods.
+        input_mask: Share of input pixels networks see dropped (seeded), as in masked training;
+            0 (the paper's test setting) keeps them all. For studying the train/test gap.
         passes: Stochastic passes averaged by networks.
         device: Where networks run (``cpu``, ``cuda``, ``auto``; None = CUDA when present).
         tile: Tile side for networks (0 = whole image).
@@ -227,6 +230,7 @@ def make_method(
     path = resolve_weights(name_or_path)
     engine = Engine.from_file(path, device=pick_device(device))
     ratio = training_attn_mask_ratio(engine.card) if attn_mask is None else attn_mask
-    settings = RunSettings(attn_mask_ratio=ratio, passes=passes, seed=seed, tile=tile,
+    settings = RunSettings(attn_mask_ratio=ratio, input_mask_ratio=input_mask, passes=passes,
+                           seed=seed, tile=tile,
                            overlap=min(32, tile // 4) if tile else 32)
     return NetworkMethod(label or method_label(name_or_path), engine, settings)

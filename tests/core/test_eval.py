@@ -189,6 +189,8 @@ def test_make_method_reads_the_mask_ratio_from_the_model_card(
     assert (baseline.settings.passes, baseline.settings.tile, baseline.settings.seed) == (2, 0, 5)
     assert (tiny.name, tiny.settings.attn_mask_ratio) == ("tiny", 0.75)
     assert (forced.name, forced.settings.attn_mask_ratio) == ("b50", 0.5)
+    assert baseline.settings.input_mask_ratio == 0.0
+    assert make_method("baseline", device="cpu", input_mask=0.85).settings.input_mask_ratio == 0.85
     assert make_method("bm3d").name == "bm3d" and make_method("nlm", label="n").name == "n"
     with pytest.raises(FileNotFoundError):
         make_method(weights.parent / "missing.safetensors")
@@ -262,6 +264,12 @@ def test_cli_runs_and_refuses_to_overwrite(
     assert "| noise | noisy | mine |" in stdout and "speckle:0.024" in stdout
     rows = json.loads((out / "r.json").read_text())
     assert len(rows) == 4 and {r["n_images"] for r in rows} == {1}
+    dropped = [*argv[:4], "--method", f"mine={weights}", *argv[6:8], *argv[10:16], "--json",
+               str(out / "dropped.json"), "--input-mask", "0.5", "--no-progress"]
+    assert main(dropped) == 0
+    (mine,) = [r for r in json.loads((out / "dropped.json").read_text()) if r["method"] == "mine"]
+    (full,) = [r for r in rows if r["method"] == "mine" and r["noise"] == "gaussian"]
+    assert mine["noise"] == "gaussian" and mine["psnr"] != full["psnr"]
     before = (out / "r.json").read_bytes()
     assert main(argv) == 1
     assert "exists" in capsys.readouterr().err
