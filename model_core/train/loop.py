@@ -137,7 +137,10 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.model.load_state_dict(payload["model"])
     state.ema.load_state_dict(payload["ema"])
     state.optimizer.load_state_dict(payload["optimizer"])
-    state.scheduler.load_state_dict(payload["scheduler"])
+    scheduler = dict(payload["scheduler"])
+    # Checkpoints of mdn before the warm-up option hold a MultiStepLR state; its counters carry over.
+    scheduler.setdefault("lr_lambdas", [None] * len(state.optimizer.param_groups))
+    state.scheduler.load_state_dict(scheduler)
     # The schedule of the current config applies (equal to the saved one unless changed).
     schedule = LrSchedule.of(cfg)
     state.scheduler.lr_lambdas = [schedule] * len(state.optimizer.param_groups)

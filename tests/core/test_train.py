@@ -67,6 +67,26 @@ def test_resume_continues_exactly(data_dir, tmp_path):
     assert resumed.optimizer.state_dict()["state"][0]["step"] == 4
 
 
+def test_checkpoint_with_a_multistep_scheduler_still_resumes(data_dir, tmp_path):
+    from model_core.train.loop import load_checkpoint, new_state
+
+    cfg = tiny_cfg(lr=1e-3, milestones=(2,))
+    fit(cfg, RunPaths(tmp_path / "old", data_dir, None), progress=False)
+    path = tmp_path / "old" / "last.ckpt"
+    payload = torch.load(path, weights_only=True)
+    state = new_state(cfg, torch.device("cpu"))
+    old = torch.optim.lr_scheduler.MultiStepLR(state.optimizer, [2], 0.5)
+    for _ in range(4):
+        state.optimizer.step()
+        old.step()
+    payload["scheduler"] = old.state_dict()  # as written by earlier mdn versions
+    torch.save(payload, path)
+    resumed = new_state(cfg, torch.device("cpu"))
+    load_checkpoint(resumed, cfg, path)
+    assert resumed.scheduler.last_epoch == 4
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
 def test_interrupt_writes_a_checkpoint(data_dir, tmp_path, monkeypatch):
     real_step = run_module.train_step
     calls = []
