@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from model_core.device import (  # noqa: E402
     autocast_context,
     configure_cpu_threads,
     cpu_has_bf16,
+    cpu_name,
     resolve_precision,
 )
 from model_core.engine import Engine, RunSettings, TileUpdate  # noqa: E402
@@ -313,13 +313,8 @@ def memory_child(tile: int, device: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    name = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": name, "logical_cpus": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+    return {"cpu": cpu_name(), "logical_cpus": os.cpu_count(),
+            "physical_cores": psutil.cpu_count(logical=False),
             "threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
             "memory_gb": psutil.virtual_memory().total / 2 ** 30,
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}

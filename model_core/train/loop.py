@@ -6,7 +6,6 @@ import contextlib
 import csv
 import json
 import logging
-import platform
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from model_core.device import autocast_context, cpu_has_bf16
+from model_core.device import autocast_context, cpu_has_bf16, cpu_name
 from model_core.fileio import atomic_replace
 from model_core.network import MaskedSwinIR, apply_input_mask, build_model
 from model_core.network.checkpoint import load_into, load_weights
@@ -214,15 +213,9 @@ def machine_description(device: torch.device) -> str:
     """Short human description of the hardware, for model cards."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-                break
     threads = torch.get_num_threads()
     bf16 = "native bf16" if cpu_has_bf16() else "no native bf16"
-    return f"{name} CPU ({bf16}), {threads} thread{'s' if threads != 1 else ''}"
+    return f"{cpu_name()} CPU ({bf16}), {threads} thread{'s' if threads != 1 else ''}"
 
 
 @contextlib.contextmanager
