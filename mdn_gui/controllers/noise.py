@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from PySide6.QtCore import QObject
 
 from mdn_gui.jobs import NOISE, GenerationBoard, NoiseDone, NoiseJob
 from mdn_gui.state import NoiseSettings
@@ -29,8 +30,11 @@ class NoiseCost:
         self._seconds_per_pixel[kind] = seconds / max(pixels, 1)
 
 
-class NoisePreview:
+class NoisePreview(QObject):
     """Computes noisy images for the session, never blocking the GUI for long.
+
+    A QObject so that the worker's ``noise_done`` is queued to the GUI thread: a slot
+    of a plain Python object would run in the worker's thread and race the GUI.
 
     Args:
         board: Generations (a newer request makes a queued one stale).
@@ -39,8 +43,13 @@ class NoisePreview:
     """
 
     def __init__(
-        self, board: GenerationBoard, backend: WorkerThread, deliver: Callable[[np.ndarray], None]
+        self,
+        board: GenerationBoard,
+        backend: WorkerThread,
+        deliver: Callable[[np.ndarray], None],
+        parent: QObject | None = None,
     ) -> None:
+        super().__init__(parent)
         self.board, self.backend, self.deliver = board, backend, deliver
         self.cost = NoiseCost()
         self._pending: tuple[int, str, int] | None = None

@@ -82,7 +82,7 @@ class SessionController(QObject):
         # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
         self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
         self._active: dict[str, int] = {}
-        self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy)
+        self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy, parent=self)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(debounce_ms)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,19 @@ def test_slow_noise_goes_to_the_worker(qtbot, session: SessionController) -> Non
     session.set_noise(kind="speckle")
     assert np.array_equal(before, session.doc.noisy)  # not computed on the GUI thread
     qtbot.waitUntil(lambda: not np.array_equal(before, session.doc.noisy), timeout=TIMEOUT)
+
+
+def test_slow_noise_lands_on_the_gui_thread(qtbot, session: SessionController) -> None:
+    threads: list[bool] = []
+    session.doc.layers_changed.connect(
+        lambda key: threads.append(threading.current_thread() is threading.main_thread())
+    )
+    session.noise_preview.cost.record("speckle", 1, 1.0)
+    session.set_noise(kind="speckle")
+    time.sleep(0.5)  # the worker finishes meanwhile; its result must wait for the event loop
+    assert threads == []
+    qtbot.waitUntil(lambda: bool(threads), timeout=TIMEOUT)
+    assert all(threads)
 
 
 def test_run_paints_tiles_and_lands_with_metrics_and_masks(qtbot, session: SessionController) -> None:
