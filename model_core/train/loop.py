@@ -205,8 +205,22 @@ def batches(cfg: TrainConfig, data_dir: Path, start: int, rank: int, world: int)
     dataset = PatchDataset(data_dir, cfg.patch, cfg.seed)
     sampler = SequentialSamples(start, cfg.batch, rank, world)
     loader = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
+                        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None,
+                        worker_init_fn=_leave_stop_signals_to_the_main_process,
+                        pin_memory=torch.cuda.is_available())
     yield from loader
+
+
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """A DataLoader worker ignores SIGTERM and SIGINT.
+
+    ``timeout``, job schedulers and Ctrl-C signal the whole process group. A worker killed
+    that way makes the main process fail with "DataLoader worker is killed by signal"
+    before it can export its weights; ignoring the signal lets the main process stop in
+    order and shut its workers down itself (they also exit if the main process dies).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def machine_description(device: torch.device) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -103,6 +105,32 @@ def test_interrupt_writes_a_checkpoint(data_dir, tmp_path, monkeypatch):
     assert state.iteration == 2
     payload = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert payload["iteration"] == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_stop_signal_to_the_whole_process_group_still_exports(data_dir, tmp_path):
+    """What `timeout`, a job scheduler or Ctrl-C do: every process of the run, DataLoader
+    workers included, gets the signal; the run must still stop in order."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "model_core.train", "--preset", "masked", "--size", "tiny",
+           "--out", str(out), "--data", str(data_dir), "--val", "none", "--iterations", "100000",
+           "--batch", "4", "--patch", "32", "--checkpoint-every", "3", "--workers", "1",
+           "--threads", "1", "--precision", "fp32", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.ckpt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output
+    assert "killed by signal" not in output
+    assert load_weights(out / "model.safetensors").card["iterations"] >= 3
 
 
 def test_unreadable_training_image_is_skipped(data_dir, tmp_path, caplog):
