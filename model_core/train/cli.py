@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
     parser.add_argument("--init", type=Path, help="warm-start from a weights file")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt exactly")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in an OUT that holds one (its checkpoint and log are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.init:
         raise ValueError("--resume and --init exclude each other")
     out = train(cfg, RunPaths(args.out, args.data, val), device_name=args.device, init=args.init,
-                resume=args.resume, progress=not args.no_progress)
+                resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"weights written to {out}")
     return 0
 

@@ -249,13 +249,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 class CsvLog:
-    """Append-only CSV log of training and validation numbers."""
+    """Append-only CSV log of training and validation numbers.
+
+    Args:
+        path: The CSV file.
+        restart: Start a new file (a new run) instead of appending (a resumed one).
+    """
 
     FIELDS = ("iteration", "elapsed_s", "loss", "lr", "val_gaussian15_psnr", "val_unseen_psnr")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, restart: bool = False) -> None:
         self.path = path
-        if not path.exists():
+        if restart or not path.exists():
             with path.open("w", newline="") as fh:
                 csv.writer(fh).writerow(self.FIELDS)
 

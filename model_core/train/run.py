@@ -109,11 +109,16 @@ def setup_distributed(device_name: str | None) -> tuple[int, int, torch.device]:
 
 
 def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
-        init: Path | None = None, resume: bool = False, progress: bool = True) -> TrainState:
+        init: Path | None = None, resume: bool = False, overwrite: bool = False,
+        progress: bool = True) -> TrainState:
     """Train (or continue) a run up to ``cfg.iterations``; Ctrl-C or SIGTERM stop it early.
 
     A checkpoint is written every ``cfg.checkpoint_every`` iterations and at exit.
     Under torchrun every process trains its replica through DDP.
+
+    Raises:
+        FileExistsError: A new run (no ``resume``) in a folder that holds a checkpoint,
+            unless ``overwrite``: the earlier run is not replaced without being asked.
 
     Returns:
         The final state of this process.
@@ -122,13 +127,19 @@ def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
     precision = resolve_precision(cfg.precision, device)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     state = new_state(cfg, device)
-    if resume and paths.checkpoint.exists():
+    resumed = resume and paths.checkpoint.exists()
+    if resumed:
         load_checkpoint(state, cfg, paths.checkpoint)
         LOG.info("resumed %s at iteration %d", paths.checkpoint, state.iteration)
-    elif init is not None:
-        warm_start(state, init)
+    else:
+        if paths.checkpoint.exists() and not overwrite:
+            raise FileExistsError(
+                f"{paths.out_dir} already holds a run ({paths.checkpoint.name}): continue it with "
+                "--resume, start over with --overwrite, or choose another --out")
+        if init is not None:
+            warm_start(state, init)
     net = DistributedDataParallel(state.model) if world > 1 else state.model
-    log = CsvLog(paths.out_dir / "log.csv") if rank == 0 else None
+    log = CsvLog(paths.out_dir / "log.csv", restart=not resumed) if rank == 0 else None
     try:
         with sigterm_as_interrupt():
             _loop(state, net, cfg, paths, rank, world, device, precision, log, progress)
@@ -143,13 +154,15 @@ def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
 
 
 def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
-          init: Path | None = None, resume: bool = False, progress: bool = True) -> Path:
+          init: Path | None = None, resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> Path:
     """:func:`fit`, then export the EMA weights with a model card (on rank 0).
 
     Returns:
         The exported ``model.safetensors`` in ``paths.out_dir``.
     """
-    state = fit(cfg, paths, device_name=device_name, init=init, resume=resume, progress=progress)
+    state = fit(cfg, paths, device_name=device_name, init=init, resume=resume, overwrite=overwrite,
+                progress=progress)
     out = paths.out_dir / "model.safetensors"
     if is_main_process():
         device = next(state.model.parameters()).device

@@ -133,6 +133,19 @@ def test_stop_signal_to_the_whole_process_group_still_exports(data_dir, tmp_path
     assert load_weights(out / "model.safetensors").card["iterations"] >= 3
 
 
+def test_new_run_does_not_replace_an_earlier_one_unasked(data_dir, tmp_path):
+    paths = RunPaths(tmp_path / "run", data_dir, None)
+    fit(tiny_cfg(iterations=50), paths, progress=False)  # the log gets a row every 50 iterations
+    before = paths.checkpoint.read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(tiny_cfg(iterations=50, seed=5), paths, progress=False)
+    assert paths.checkpoint.read_bytes() == before
+    fit(tiny_cfg(iterations=50, seed=5), paths, overwrite=True, progress=False)
+    assert paths.checkpoint.read_bytes() != before
+    rows = (paths.out_dir / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("iteration,") and [r.split(",")[0] for r in rows[1:]] == ["50"]
+
+
 def test_unreadable_training_image_is_skipped(data_dir, tmp_path, caplog):
     (data_dir / "broken.png").write_bytes(b"not an image at all")
     with caplog.at_level(logging.WARNING):
