@@ -16,9 +16,16 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
     """``name`` as a device; None picks CUDA when present, else the CPU."""
     if name is None or str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(name)!r}: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(name)!r} is not supported: use cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was asked for but no CUDA device is available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"there is no {device}: {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

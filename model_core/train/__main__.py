@@ -2,6 +2,6 @@
 
 import sys
 
-from model_core.train.cli import main
+from model_core.cli import main
 
-sys.exit(main())
+sys.exit(main(["train", *sys.argv[1:]]))

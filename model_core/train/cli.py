@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -58,7 +59,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     """Run ``mdn train``; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
     val = None if str(args.val).lower() == "none" else args.val
@@ -66,14 +69,20 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{val}: no such validation folder (use --val none to skip)")
     if args.resume and args.init:
         raise ValueError("--resume and --init exclude each other")
-    out = train(cfg, RunPaths(args.out, args.data, val), device_name=args.device, init=args.init,
-                resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"weights written to {out}")
+    paths = RunPaths(args.out, args.data, val)
+    out, state = train(cfg, paths, device_name=args.device, init=args.init, resume=args.resume,
+                       overwrite=args.overwrite, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun starts one process per rank
+        print(f"weights written to {out}")
+    if state.interrupted:
+        print(f"stopped at iteration {state.iteration} of {cfg.iterations}; continue with --resume")
+        return 130
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m model_core.train``)."""
-    parser = argparse.ArgumentParser(prog="mdn train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mdn train", description="Train the masked or the baseline denoiser (the paper's recipe).")
     add_arguments(parser)
     return run(parser.parse_args(argv))

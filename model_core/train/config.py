@@ -84,6 +84,18 @@ class TrainConfig(ConfigMixin):
             raise ValueError("warmup must be >= 0")
         if self.batch < 1 or self.patch < 8 or self.iterations < 1:
             raise ValueError("batch, patch and iterations must be positive (patch >= 8)")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
+        if not self.lr > 0 or not 0 < self.gamma <= 1:
+            raise ValueError("lr must be positive and gamma in (0, 1]")
+        if not 0 <= self.attn_mask_ratio < 1:
+            raise ValueError("attn_mask_ratio must be in [0, 1)")
+        if self.checkpoint_every < 1 or self.val_limit < 1:
+            raise ValueError("checkpoint_every and val_limit must be >= 1")
+        if self.val_every < 0 or self.val_crop < 0 or self.seed < 0 or self.workers < 0:
+            raise ValueError("val_every, val_crop, seed and workers must be >= 0")
+        if self.sigma <= 0:
+            raise ValueError("sigma must be positive")
 
     @classmethod
     def preset_config(cls, preset: str, **changes: Any) -> TrainConfig:

@@ -70,6 +70,13 @@ class PatchDataset(Dataset):
             self._cache[index] = img
         return self._cache[index]
 
+    def check_usable(self) -> None:
+        """Raise ValueError unless at least one image can be cropped (read in order, stops at
+        the first usable one), so a bad folder fails before a run starts."""
+        if not any(self._image(i) is not None for i in range(len(self.files))):
+            raise ValueError(f"{self.files[0].parent}: no usable training image: all "
+                             f"{len(self.files)} are unreadable or smaller than {self.patch} px")
+
     def __getitem__(self, sample: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, sample])
         start = int(rng.integers(len(self.files)))

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class TrainState:
     world: int = 1
     precision: str = "fp32"
     history: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the last iteration
 
 
 def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
@@ -206,21 +208,22 @@ def batches(cfg: TrainConfig, data_dir: Path, start: int, rank: int, world: int)
     sampler = SequentialSamples(start, cfg.batch, rank, world)
     loader = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None,
-                        worker_init_fn=_leave_stop_signals_to_the_main_process,
+                        worker_init_fn=_own_process_group,
                         pin_memory=torch.cuda.is_available())
     yield from loader
 
 
-def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
-    """A DataLoader worker ignores SIGTERM and SIGINT.
+def _own_process_group(worker_id: int) -> None:
+    """A DataLoader worker moves to a process group of its own.
 
     ``timeout``, job schedulers and Ctrl-C signal the whole process group. A worker killed
     that way makes the main process fail with "DataLoader worker is killed by signal"
-    before it can export its weights; ignoring the signal lets the main process stop in
-    order and shut its workers down itself (they also exit if the main process dies).
+    before it can export its weights. Out of the group, the worker only hears from the
+    main process, which stops in order and shuts it down (and it exits if the main process
+    dies). Ignoring the signals instead would make ``terminate()`` of a stuck worker a no-op.
     """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
 
 
 def machine_description(device: torch.device) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,25 @@ def publish(run_dir: Path, name: str, dest: Path, extra: dict[str, Any] | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--to", type=Path, required=True, dest="dest")
+    parser = argparse.ArgumentParser(prog="python -m model_core.train.publish",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="an `mdn train` output folder")
+    parser.add_argument("--name", required=True, help="shipped model name, e.g. masked or baseline")
+    parser.add_argument("--to", type=Path, required=True, dest="dest",
+                        help="folder of shipped weights, e.g. resources/weights")
     parser.add_argument("--extra", type=Path, help="JSON file of more card fields")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing shipped model")
     args = parser.parse_args(argv)
-    extra = json.loads(args.extra.read_text()) if args.extra else None
-    print(publish(args.run_dir, args.name, args.dest, extra, overwrite=args.overwrite))
+    try:
+        if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
+            raise ValueError(f"--name {args.name!r} must be a plain file name")
+        extra = json.loads(args.extra.read_text()) if args.extra else None
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError(f"{args.extra}: must hold a JSON object")
+        print(publish(args.run_dir, args.name, args.dest, extra, overwrite=args.overwrite))
+    except (ValueError, OSError) as exc:
+        print(f"publish: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,22 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from model_core.device import autocast_context, pick_device, resolve_precision
+from model_core.imageio import ImageReadError, read_image
 from model_core.metrics import psnr
 from model_core.network import MaskedSwinIR
 from model_core.network.checkpoint import save_weights
 from model_core.noise import NoiseSpec, apply_noise
 from model_core.train.config import TrainConfig
-from model_core.train.data import list_images
+from model_core.train.data import PatchDataset, list_images
 from model_core.train.loop import (
     CKPT_NAME,
     CsvLog,
@@ -56,18 +59,45 @@ class RunPaths:
         return self.out_dir / CKPT_NAME
 
 
+def load_validation_images(val_dir: Path, cfg: TrainConfig) -> list[np.ndarray]:
+    """The first ``val_limit`` readable images of ``val_dir``, centre-cropped to ``val_crop``.
+
+    Unreadable files are skipped with a warning, like unreadable training images.
+
+    Raises:
+        FileNotFoundError: The folder is missing or holds no image files.
+        ValueError: None of its images is readable.
+    """
+    images = []
+    for path in list_images(val_dir):
+        if len(images) == cfg.val_limit:
+            break
+        try:
+            img = read_image(path).rgb
+        except ImageReadError as exc:
+            LOG.warning("skipping validation image: %s", exc)
+            continue
+        if cfg.val_crop:
+            h, w = img.shape[:2]
+            y, x = max(0, (h - cfg.val_crop) // 2), max(0, (w - cfg.val_crop) // 2)
+            img = img[y:y + cfg.val_crop, x:x + cfg.val_crop]
+        images.append(np.ascontiguousarray(img, dtype=np.float32))
+    if not images:
+        raise ValueError(f"{val_dir}: no readable validation image")
+    return images
+
+
 @torch.no_grad()
-def validate(model: MaskedSwinIR, cfg: TrainConfig, val_dir: Path, device: torch.device,
+def validate(model: MaskedSwinIR, cfg: TrainConfig, images: list[np.ndarray], device: torch.device,
              precision: str) -> tuple[float, float]:
     """Mean PSNR on Gaussian sigma=15 and on one unseen noise (Poisson 2.5).
 
-    The first ``val_limit`` images, centre-cropped to ``val_crop``, fixed noise seeds,
-    the model's training attention-mask ratio (the paper also masks at inference).
+    ``images`` from :func:`load_validation_images`, fixed noise seeds, the model's training
+    attention-mask ratio (the paper also masks at inference).
     """
     model.eval()
     scores: dict[str, list[float]] = {"g": [], "u": []}
-    for i, path in enumerate(list_images(val_dir)[: cfg.val_limit]):
-        clean = _load_val_image(path, cfg.val_crop)
+    for i, clean in enumerate(images):
         for key, spec in (("g", NoiseSpec("gaussian", cfg.sigma)), ("u", VAL_UNSEEN)):
             noisy = apply_noise(clean, spec, seed=1000 + i)
             x = torch.from_numpy(noisy).permute(2, 0, 1)[None].to(device)
@@ -78,20 +108,6 @@ def validate(model: MaskedSwinIR, cfg: TrainConfig, val_dir: Path, device: torch
             scores[key].append(psnr(np.round(den * 255) / 255, clean))
     model.train()
     return float(np.mean(scores["g"])), float(np.mean(scores["u"]))
-
-
-def _load_val_image(path: Path, crop: int) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path}: unreadable validation image")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
-    if crop:
-        h, w = img.shape[:2]
-        y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
-        img = img[y:y + crop, x:x + crop]
-    return np.ascontiguousarray(img)
 
 
 def setup_distributed(device_name: str | None) -> tuple[int, int, torch.device]:
@@ -125,25 +141,32 @@ def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
     """
     rank, world, device = setup_distributed(device_name)
     precision = resolve_precision(cfg.precision, device)
-    paths.out_dir.mkdir(parents=True, exist_ok=True)
-    state = new_state(cfg, device)
+    # Everything a run needs is checked before its folder is made or anything is written.
+    PatchDataset(paths.data_dir, cfg.patch, cfg.seed).check_usable()
+    val_images = None
+    if rank == 0 and cfg.val_every and paths.val_dir is not None:
+        val_images = load_validation_images(paths.val_dir, cfg)
     resumed = resume and paths.checkpoint.exists()
+    if resume and not resumed:
+        LOG.warning("%s holds no checkpoint to resume: starting a new run", paths.out_dir)
+    if not resumed and paths.checkpoint.exists() and not overwrite:
+        raise FileExistsError(
+            f"{paths.out_dir} already holds a run ({paths.checkpoint.name}): continue it with "
+            "--resume, start over with --overwrite, or choose another --out")
+    state = new_state(cfg, device)
     if resumed:
         load_checkpoint(state, cfg, paths.checkpoint)
         LOG.info("resumed %s at iteration %d", paths.checkpoint, state.iteration)
-    else:
-        if paths.checkpoint.exists() and not overwrite:
-            raise FileExistsError(
-                f"{paths.out_dir} already holds a run ({paths.checkpoint.name}): continue it with "
-                "--resume, start over with --overwrite, or choose another --out")
-        if init is not None:
-            warm_start(state, init)
+    elif init is not None:
+        warm_start(state, init)
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
     net = DistributedDataParallel(state.model) if world > 1 else state.model
     log = CsvLog(paths.out_dir / "log.csv", restart=not resumed) if rank == 0 else None
     try:
         with sigterm_as_interrupt():
-            _loop(state, net, cfg, paths, rank, world, device, precision, log, progress)
+            _loop(state, net, cfg, paths, rank, world, device, precision, log, val_images, progress)
     except KeyboardInterrupt:
+        state.interrupted = True
         LOG.warning("interrupted at iteration %d; checkpoint written", state.iteration)
     finally:
         if rank == 0:
@@ -155,11 +178,11 @@ def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
 
 def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
           init: Path | None = None, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> Path:
+          progress: bool = True) -> tuple[Path, TrainState]:
     """:func:`fit`, then export the EMA weights with a model card (on rank 0).
 
     Returns:
-        The exported ``model.safetensors`` in ``paths.out_dir``.
+        (the exported ``model.safetensors`` in ``paths.out_dir``, the final state).
     """
     state = fit(cfg, paths, device_name=device_name, init=init, resume=resume, overwrite=overwrite,
                 progress=progress)
@@ -170,15 +193,25 @@ def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
                      overwrite=True)
     if dist.is_initialized():
         dist.destroy_process_group()
-    return out
+    return out, state
 
 
 def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunPaths, rank: int,
           world: int, device: torch.device, precision: str, log: CsvLog | None,
-          progress: bool) -> None:
+          val_images: list[np.ndarray] | None, progress: bool) -> None:
     bar = tqdm(total=cfg.iterations, initial=state.iteration, disable=not progress or rank != 0,
                dynamic_ncols=True, desc=f"{cfg.preset}/{cfg.model_size}")
     data = batches(cfg, paths.data_dir, state.iteration, rank, world)
+    try:
+        _steps(state, net, cfg, paths, rank, device, precision, log, val_images, data, bar)
+    finally:
+        data.close()  # stops the DataLoader workers now, also after an error
+    bar.close()
+
+
+def _steps(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunPaths, rank: int,
+           device: torch.device, precision: str, log: CsvLog | None,
+           val_images: list[np.ndarray] | None, data: Iterator[Tensor], bar: tqdm) -> None:
     last = time.monotonic()
     while state.iteration < cfg.iterations:
         clean = next(data).to(device, non_blocking=True)
@@ -191,17 +224,17 @@ def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunP
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{state.scheduler.get_last_lr()[0]:.1e}")
         if rank == 0:
-            _periodic(state, cfg, paths, device, precision, log, loss)
-    bar.close()
+            _periodic(state, cfg, paths, device, precision, log, val_images, loss)
 
 
 def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torch.device,
-              precision: str, log: CsvLog | None, loss: float) -> None:
+              precision: str, log: CsvLog | None, val_images: list[np.ndarray] | None,
+              loss: float) -> None:
     it = state.iteration
     row = {"iteration": it, "elapsed_s": f"{state.elapsed:.1f}", "loss": f"{loss:.5f}",
            "lr": state.scheduler.get_last_lr()[0]}
-    if cfg.val_every and paths.val_dir is not None and it % cfg.val_every == 0:
-        g, u = validate(state.ema, cfg, paths.val_dir, device, precision)
+    if val_images and it % cfg.val_every == 0:
+        g, u = validate(state.ema, cfg, val_images, device, precision)
         row.update(val_gaussian15_psnr=f"{g:.3f}", val_unseen_psnr=f"{u:.3f}")
         tqdm.write(f"[{cfg.preset}] it {it}: val PSNR gaussian:{cfg.sigma:g} {g:.2f} dB, "
                    f"{VAL_UNSEEN} {u:.2f} dB")

@@ -128,9 +128,58 @@ def test_stop_signal_to_the_whole_process_group_still_exports(data_dir, tmp_path
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, output
-    assert "killed by signal" not in output
+    assert proc.returncode == 130, output  # stopped early: scripts can tell
+    assert "killed by signal" not in output and "continue with --resume" in output
     assert load_weights(out / "model.safetensors").card["iterations"] >= 3
+
+
+def test_a_failing_run_exits_with_one_line_and_writes_nothing(tmp_path):
+    """A worker that fails must not leave the run hanging on exit (it once did)."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    cv2.imwrite(str(bad / "small.png"), np.zeros((20, 20, 3), np.uint8))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "model_core.train", "--preset", "masked", "--size", "tiny",
+           "--out", str(out), "--data", str(bad), "--val", "none", "--iterations", "3",
+           "--workers", "1", "--threads", "1", "--no-progress"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "no usable training image" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--ema", "2"), ("--seed", "-1"), ("--checkpoint-every", "0"), ("--val-limit", "0"),
+    ("--threads", "-2"), ("--device", "xyz"), ("--device", "meta")])
+def test_bad_options_are_refused_before_any_work(data_dir, tmp_path, option, value):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError):
+        train_main(["--preset", "masked", "--size", "tiny", "--out", str(out), "--data", str(data_dir),
+                    "--val", "none", "--iterations", "2", option, value])
+    assert not out.exists()
+
+
+def test_unreadable_validation_image_is_skipped(data_dir, tmp_path, caplog):
+    val = tmp_path / "val"
+    val.mkdir()
+    (val / "a_broken.png").write_bytes(b"not an image")
+    cv2.imwrite(str(val / "b.png"), np.full((24, 24, 3), 120, np.uint8))
+    cfg = tiny_cfg(iterations=2, val_every=2)
+    with caplog.at_level(logging.WARNING):
+        fit(cfg, RunPaths(tmp_path / "run", data_dir, val), progress=False)
+    assert "a_broken.png" in caplog.text
+    assert "val_unseen_psnr" in (tmp_path / "run" / "log.csv").read_text()
+    (val / "b.png").unlink()
+    with pytest.raises(ValueError, match="no readable validation image"):
+        fit(cfg, RunPaths(tmp_path / "run2", data_dir, val), progress=False)
+
+
+def test_resume_without_a_checkpoint_says_so(data_dir, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        fit(tiny_cfg(iterations=1), RunPaths(tmp_path / "typo", data_dir, None), resume=True,
+            progress=False)
+    assert "no checkpoint to resume" in caplog.text
 
 
 def test_new_run_does_not_replace_an_earlier_one_unasked(data_dir, tmp_path):
