@@ -26,6 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from model_core.argparsing import OneLineParser
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
@@ -77,13 +78,6 @@ def register(command: Command) -> None:
     if command.name in {c.name for c in _all_commands()}:
         raise ValueError(f"an mdn command named {command.name!r} exists already")
     _EXTRA_COMMANDS.append(command)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line."""
-
-    def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 # --------------------------------------------------------------------------- mdn denoise
@@ -291,7 +285,7 @@ def _all_commands() -> list[Command]:
 
 def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
     """The ``mdn`` parser with a subparser per command."""
-    parser = _Parser(prog=PROG, description="mdn: masked-training image denoising.")
+    parser = OneLineParser(prog=PROG, description="mdn: masked-training image denoising.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands if commands is not None else _all_commands():
         if command.module is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from model_core.argparsing import OneLineParser, non_negative_int, png_path, positive_int, ratio
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
 from model_core.eval.protocol import EvalProgress, Row, evaluate
 from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
@@ -32,32 +33,11 @@ PROG = "mdn eval"
 TRACEBACK_ENV = "MDN_TRACEBACK"
 
 
-def _ratio(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def _spec(text: str) -> NoiseSpec:
     try:
         return NoiseSpec.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,27 +50,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable; columns in this order)")
     parser.add_argument("--noise", action="append", type=_spec, metavar="TYPE:LEVEL",
                         help="noise to test (repeatable; default: the paper's 24-spec grid)")
-    parser.add_argument("--limit", type=_positive, metavar="N",
+    parser.add_argument("--limit", type=positive_int, metavar="N",
                         help="use the first N files of each folder, sorted by name")
-    parser.add_argument("--attn-mask", type=_ratio, metavar="R",
+    parser.add_argument("--attn-mask", type=ratio, metavar="R",
                         help="attention mask ratio of every network (default: each model's "
                              "training value from its card, else 0.75)")
-    parser.add_argument("--input-mask", type=_ratio, default=0.0, metavar="R",
+    parser.add_argument("--input-mask", type=ratio, default=0.0, metavar="R",
                         help="share of input pixels dropped before every network, as in masked "
                              "training (default 0, the paper's test setting)")
-    parser.add_argument("--passes", type=_positive, default=1, metavar="N",
+    parser.add_argument("--passes", type=positive_int, default=1, metavar="N",
                         help="stochastic passes averaged by the networks (default 1)")
-    parser.add_argument("--tile", type=_non_negative, default=256, metavar="T",
+    parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
                         help="tile side of the networks; 0 = whole image (default 256)")
     parser.add_argument("--device", default=None, metavar="D",
                         help="cpu, cuda, cuda:N or auto (default: CUDA when available)")
-    parser.add_argument("--seed", type=_non_negative, default=0, metavar="S",
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                         help="seed of the noise and the masks (default 0)")
     parser.add_argument("--json", required=True, type=Path, metavar="FILE",
                         help="results: a list of {dataset, noise, level, method, psnr, ssim, n_images}")
     parser.add_argument("--markdown", type=Path, metavar="FILE",
                         help="also write the Markdown tables (always printed to stdout)")
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="PSNR-vs-level figure")
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="PSNR-vs-level figure")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -109,9 +89,16 @@ def _build_methods(args: argparse.Namespace) -> list[Method]:
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ValueError(f"two methods are labelled {', '.join(repeated)}; name them with LABEL=FILE")
-    return [make_method(target, label=label, attn_mask=args.attn_mask, input_mask=args.input_mask,
-                        passes=args.passes, device=args.device, tile=args.tile, seed=args.seed)
-            for label, target in pairs]
+    methods = []
+    for label, target in pairs:
+        try:
+            methods.append(make_method(target, label=label, attn_mask=args.attn_mask,
+                                       input_mask=args.input_mask, passes=args.passes,
+                                       device=args.device, tile=args.tile, seed=args.seed))
+        except FileNotFoundError as exc:
+            names = ", ".join((*SHIPPED_NAMES, *CLASSICAL_METHODS))
+            raise FileNotFoundError(f"{exc} (a method is one of {names}, or a weights file)") from None
+    return methods
 
 
 def _outputs(args: argparse.Namespace) -> list[Path]:
@@ -139,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
     specs = list(args.noise) if args.noise else default_grid()
     check_writable(_outputs(args), args.overwrite)
     rows = _evaluate(args, _build_methods(args), specs)
+    unread = sorted({row.dataset for row in rows if row.n_images == 0})
+    if unread:
+        raise ValueError(f"no image of {', '.join(unread)} could be read (see the warnings); "
+                         "nothing written")
     tables = markdown_tables(rows)
     write_json(rows, args.json, args.overwrite)
     if args.markdown is not None:
@@ -153,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The stand-alone parser of ``python -m model_core.eval``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description="Evaluate denoisers on data sets x noises, as the paper does.")
     add_arguments(parser)
     return parser

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from model_core.argparsing import OneLineParser
 from model_core.train.config import DEFAULT_TRAIN_DIR, DEFAULT_VAL_DIR, MODEL_SIZES, TrainConfig
 from model_core.train.run import RunPaths, train
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m model_core.train``)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mdn train", description="Train the masked or the baseline denoiser (the paper's recipe).")
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -279,3 +279,28 @@ def test_cli_runs_and_refuses_to_overwrite(
     assert main(["--data", str(data), "--method", "nope.safetensors", "--json", str(out / "x.json")]) == 1
     assert main(["--data", str(data), "--method", "noisy", "--noise", "gaussian:-3",
                  "--json", str(out / "x.json")]) == 2
+
+
+def test_cli_refuses_results_without_a_readable_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "r.json"
+    argv = ["--data", str(folder), "--method", "noisy", "--noise", "gaussian:25", "--limit", "1",
+            "--json", str(out), "--no-progress"]
+    assert main(argv) == 1
+    assert "no image of set could be read" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_usage_errors_are_one_line(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--data", str(data), "--json", str(tmp_path / "r.json")]
+    assert main([*base, "--method", "noisy", "--limit", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "expected an integer" in err
+    assert main([*base, "--method", "noisy", "--plot", str(tmp_path / "fig.txt")]) == 2
+    assert ".png" in capsys.readouterr().err and not (tmp_path / "fig.txt").exists()
+    assert main([*base, "--method", "nope"]) == 1
+    assert "masked, baseline, noisy, bm3d, nlm" in capsys.readouterr().err
