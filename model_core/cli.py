@@ -26,7 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from model_core.argparsing import OneLineParser
+from model_core.argparsing import OneLineParser, non_negative_int, positive_int, ratio
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
@@ -90,17 +90,17 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="masked", metavar="FILE_OR_NAME",
                         help=f"weights file, or a shipped model: {', '.join(SHIPPED_NAMES)} "
                              "(default: masked)")
-    parser.add_argument("--attn-mask", type=float, default=None, metavar="R",
+    parser.add_argument("--attn-mask", type=ratio, default=None, metavar="R",
                         help="attention mask ratio; 0 = off (default: the model's training value, "
                              "0.75 for the paper's masked models, 0 for the baseline)")
-    parser.add_argument("--input-mask", type=float, default=0.0, metavar="R",
+    parser.add_argument("--input-mask", type=ratio, default=0.0, metavar="R",
                         help="drop this share of input pixels first (a demo; default 0)")
-    parser.add_argument("--passes", type=int, default=1, metavar="N",
+    parser.add_argument("--passes", type=positive_int, default=1, metavar="N",
                         help="average N passes with different masks (default 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the masks")
-    parser.add_argument("--tile", type=int, default=256, metavar="T",
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed of the masks")
+    parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
                         help="tile side in pixels; 0 = whole image at once (default 256)")
-    parser.add_argument("--overlap", type=int, default=32, metavar="P",
+    parser.add_argument("--overlap", type=non_negative_int, default=32, metavar="P",
                         help="overlap of neighbouring tiles (default 32)")
     parser.add_argument("--precision", default="fp32", metavar="P",
                         help="fp32, bf16 or auto (bf16 on CUDA) (default fp32)")
@@ -185,7 +185,7 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
                         help=f"noise type: {', '.join(sorted(NOISE_TYPES))}")
     parser.add_argument("--level", type=float, default=None, metavar="L",
                         help="noise level (meaning depends on the type; default: the type's default)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the noise")
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed of the noise")
     parser.add_argument("--no-quantize", action="store_true",
                         help="keep the noisy values instead of rounding them to 8 bits")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -193,6 +193,10 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
 
 def _run_noise(args: argparse.Namespace) -> int:
     spec = NoiseSpec.parse(args.type if args.level is None else f"{args.type}:{args.level}")
+    if args.output.is_dir():
+        raise CliError(f"{args.output} is a folder; -o takes an image file name")
+    if args.no_quantize and args.output.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise CliError("--no-quantize keeps 16 bits, which only PNG and TIFF hold; use a .png or .tif output")
     _refuse_existing([args.output], args.overwrite)
     loaded = read_image(args.image)
     noisy = apply_noise(loaded.rgb, spec, seed=args.seed, quantize=not args.no_quantize)
@@ -210,7 +214,7 @@ def _configure_metrics(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("test", type=Path, metavar="TEST", help="image to measure")
     parser.add_argument("--json", action="store_true",
                         help="print JSON (psnr is null for identical images)")
-    parser.add_argument("--border", type=int, default=0, metavar="N",
+    parser.add_argument("--border", type=non_negative_int, default=0, metavar="N",
                         help="crop N pixels from every side first (default 0)")
     parser.add_argument("--y", action="store_true", help="measure the BT.601 luma (Y) only")
 
@@ -221,7 +225,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
     clean, test = read_image(args.clean).rgb, read_image(args.test).rgb
     if clean.shape != test.shape:
         raise CliError(f"the images differ in size: {clean.shape[1]}x{clean.shape[0]} "
-                       f"vs {test.shape[1]}x{test.shape[0]}")
+                       f"vs {test.shape[1]}x{test.shape[0]} (WxH)")
     value = psnr(clean, test, border=args.border, y_only=args.y)
     score = ssim(clean, test, border=args.border, y_only=args.y)
     if args.json:

@@ -435,7 +435,7 @@ class Engine:
         # Reflection padding to the window size needs more pixels than it adds.
         least = self.config.window_size // 2 + 1
         if min(rgb.shape[:2]) < least:
-            raise ValueError(f"image is {rgb.shape[0]}x{rgb.shape[1]}; the network needs at least "
+            raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]} (WxH); the network needs at least "
                              f"{least} pixels per side")
         return rgb
 

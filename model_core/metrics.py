@@ -113,7 +113,7 @@ def ssim(
     if min(x.shape[:2]) < _SSIM_WINDOW:
         raise ValueError(
             f"ssim needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after the "
-            f"border crop, got {x.shape[0]}x{x.shape[1]}"
+            f"border crop, got {x.shape[1]}x{x.shape[0]} (WxH)"
         )
     if x.ndim == 2:
         return _ssim_channel(x, y, data_range)
@@ -165,7 +165,7 @@ def _prepare_pair(
     if isinstance(border, bool) or not isinstance(border, int | np.integer) or border < 0:
         raise ValueError(f"border must be a non-negative int, got {border!r}")
     if 2 * border >= min(a.shape[:2]):
-        raise ValueError(f"border {border} leaves nothing of a {a.shape[0]}x{a.shape[1]} image")
+        raise ValueError(f"border {border} leaves nothing of a {a.shape[1]}x{a.shape[0]} (WxH) image")
     if border:
         a = a[border:-border, border:-border]
         b = b[border:-border, border:-border]

@@ -137,17 +137,19 @@ def test_denoise_refuses_to_overwrite(tmp_path: Path, tiny_weights: Path,
     assert cli.main([*args, "--overwrite", "--seed", "3"]) == 0
 
 
-@pytest.mark.parametrize(("extra", "needle"), [
-    (["--attn-mask", "1.5"], "attn_mask_ratio"),
-    (["--passes", "1", "--save-std"], "--save-std"),
-    (["--device", "nonsense"], "nonsense"),
+@pytest.mark.parametrize(("extra", "code", "needle"), [
+    (["--attn-mask", "1.5"], 2, "--attn-mask"),  # named as the user typed it
+    (["--passes", "0"], 2, "--passes"),
+    (["--passes", "1", "--save-std"], 1, "--save-std"),
+    (["--device", "nonsense"], 1, "nonsense"),
+    (["--device", "meta"], 1, "meta"),
 ])
 def test_denoise_bad_options(tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str],
-                             extra: list[str], needle: str) -> None:
+                             extra: list[str], code: int, needle: str) -> None:
     write_image(tmp_path / "a.png", picture())
-    code = cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
-                     "--weights", str(tiny_weights), *extra])
-    assert code == 1 and needle in one_line(capsys.readouterr().err)
+    status = cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                       "--weights", str(tiny_weights), *extra])
+    assert status == code and needle in one_line(capsys.readouterr().err)
 
 
 def test_denoise_bad_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -210,6 +212,17 @@ def test_noise_without_quantisation_writes_16_bit(tmp_path: Path) -> None:
     assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(tmp_path / "n.png"), "--type",
                      "speckle", "--level", "0.02", "--no-quantize"]) == 0
     assert read_image(tmp_path / "n.png").bit_depth == 16
+
+
+def test_noise_output_must_be_a_file_that_holds_the_depth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_image(tmp_path / "clean.png", picture())
+    base = ["noise", str(tmp_path / "clean.png"), "--type", "gaussian", "-o"]
+    assert cli.main([*base, str(tmp_path), "--overwrite"]) == 1
+    assert "is a folder" in one_line(capsys.readouterr().err)
+    assert cli.main([*base, str(tmp_path / "n.jpg"), "--no-quantize"]) == 1
+    assert "PNG and TIFF" in one_line(capsys.readouterr().err) and not (tmp_path / "n.jpg").exists()
 
 
 def test_metrics_identical_and_mismatched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
