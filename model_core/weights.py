@@ -6,11 +6,13 @@ the folder is ``$MDN_WEIGHTS_DIR`` when set, else ``resources/weights`` in the r
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 __all__ = ["SHIPPED_NAMES", "WEIGHTS_ENV", "resolve_weights", "shipped_models", "weights_dir"]
 
+LOG = logging.getLogger(__name__)
 WEIGHTS_ENV = "MDN_WEIGHTS_DIR"
 # The paper's masked-training model and the plain-training baseline it is compared with.
 SHIPPED_NAMES = ("masked", "baseline")
@@ -68,9 +70,14 @@ def training_attn_mask_ratio(card: dict) -> float:
 
     Masked training keeps the mask at inference, so this is the right default at test
     time; a baseline trained without masks gets 0. Official checkpoints have no card
-    and are the paper's masked models, so they get the paper's 0.75.
+    and are the paper's masked models, so they get the paper's 0.75, as does a card whose
+    ratio is not a number in [0, 1) (logged).
     """
     train_config = card.get("train_config") if isinstance(card, dict) else None
     if isinstance(train_config, dict) and "attn_mask_ratio" in train_config:
-        return float(train_config["attn_mask_ratio"])
+        ratio = train_config["attn_mask_ratio"]
+        if isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio < 1:
+            return float(ratio)
+        LOG.warning("model card: attn_mask_ratio %r is not a ratio in [0, 1); using the paper's %s",
+                    ratio, PAPER_ATTN_MASK_RATIO)
     return PAPER_ATTN_MASK_RATIO

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,13 +11,35 @@ from model_core.configs import ConfigMixin
 
 PAPER_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
+# Upper bounds, far above the paper's configuration (embed 60, 4 groups of 6 blocks, window 8):
+# a config read from a file cannot make the loader build a model of absurd size.
+_INT_LIMITS = {"in_chans": 64, "embed_dim": 1024, "window_size": 64, "img_size": 4096}
+MAX_GROUPS = 16
+MAX_DEPTH = 64
+MAX_MLP_RATIO = 16.0
+
+
+def _checked_int(name: str, value: Any, top: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not 1 <= value <= top:
+        raise ValueError(f"{name} must be in 1..{top}, not {value}")
+    return int(value)
+
 
 @dataclass(frozen=True)
 class SwinIRConfig(ConfigMixin):
     """Architecture of a (masked-training) SwinIR denoiser.
 
     The defaults are the paper's published configuration. Smaller variants are
-    the same code with other numbers (see :meth:`lite`).
+    the same code with other numbers (see :meth:`lite`). Every size is checked
+    against bounds far above the paper's (embed_dim <= 1024, at most 16 groups of
+    at most 64 blocks, window_size <= 64, mlp_ratio in (0, 16]), so a config read
+    from a file cannot make a loader allocate an absurd model.
+
+    Raises:
+        TypeError: A field of the wrong type.
+        ValueError: A size out of bounds or sizes that do not fit together.
 
     Attributes:
         in_chans: Image channels (3 for RGB).
@@ -43,20 +67,47 @@ class SwinIRConfig(ConfigMixin):
     img_size: int = 64
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
-        object.__setattr__(self, "num_heads", tuple(int(h) for h in self.num_heads))
-        object.__setattr__(self, "rgb_mean", tuple(float(m) for m in self.rgb_mean))
-        if len(self.depths) != len(self.num_heads) or not self.depths:
-            raise ValueError("depths and num_heads must be non-empty and of equal length")
-        for heads in self.num_heads:
-            if heads <= 0 or self.embed_dim % heads:
-                raise ValueError(f"embed_dim {self.embed_dim} is not divisible by {heads} heads")
+        for name in ("depths", "num_heads", "rgb_mean"):
+            value = getattr(self, name)
+            if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+                raise TypeError(f"{name} must be a list, not {type(value).__name__}")
+            object.__setattr__(self, name, tuple(value))
+        self._check_sizes()
+        self._check_floats()
         if self.resi_connection not in ("1conv", "3conv"):
             raise ValueError(f"resi_connection must be '1conv' or '3conv', not {self.resi_connection!r}")
         if self.resi_connection == "3conv" and self.embed_dim % 4:
             raise ValueError("a '3conv' residual connection needs embed_dim divisible by 4")
-        if self.window_size < 2 or len(self.rgb_mean) != self.in_chans:
-            raise ValueError("window_size must be >= 2 and rgb_mean must have in_chans values")
+
+    def _check_sizes(self) -> None:
+        for name, top in _INT_LIMITS.items():
+            object.__setattr__(self, name, _checked_int(name, getattr(self, name), top))
+        if self.window_size < 2:
+            raise ValueError(f"window_size must be at least 2, not {self.window_size}")
+        if not 1 <= len(self.depths) <= MAX_GROUPS or len(self.depths) != len(self.num_heads):
+            raise ValueError(f"depths and num_heads must have the same length, 1 to {MAX_GROUPS} "
+                             f"(got {len(self.depths)} and {len(self.num_heads)})")
+        depths = tuple(_checked_int("each of depths", d, MAX_DEPTH) for d in self.depths)
+        heads = tuple(_checked_int("each of num_heads", h, self.embed_dim) for h in self.num_heads)
+        for h in heads:
+            if self.embed_dim % h:
+                raise ValueError(f"embed_dim {self.embed_dim} is not divisible by {h} heads")
+        object.__setattr__(self, "depths", depths)
+        object.__setattr__(self, "num_heads", heads)
+
+    def _check_floats(self) -> None:
+        for name, value in (("mlp_ratio", self.mlp_ratio), ("img_range", self.img_range),
+                            *(("rgb_mean", m) for m in self.rgb_mean)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise TypeError(f"{name} must be a finite number, not {value!r}")
+        if not 0 < self.mlp_ratio <= MAX_MLP_RATIO or int(self.embed_dim * self.mlp_ratio) < 1:
+            raise ValueError(f"mlp_ratio must be in (0, {MAX_MLP_RATIO:g}] and give a hidden width "
+                             f"of at least 1, not {self.mlp_ratio}")
+        if self.img_range <= 0:
+            raise ValueError(f"img_range must be positive, not {self.img_range}")
+        if len(self.rgb_mean) != self.in_chans:
+            raise ValueError(f"rgb_mean has {len(self.rgb_mean)} values for {self.in_chans} channels")
+        object.__setattr__(self, "rgb_mean", tuple(float(m) for m in self.rgb_mean))
 
     @property
     def num_blocks(self) -> int:

@@ -295,7 +295,9 @@ def test_cli_refuses_results_without_a_readable_image(
     assert not out.exists()
 
 
-def test_cli_usage_errors_are_one_line(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_usage_errors_are_one_line(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["--data", str(data), "--json", str(tmp_path / "r.json")]
     assert main([*base, "--method", "noisy", "--limit", "abc"]) == 2
     err = capsys.readouterr().err
