@@ -5,6 +5,7 @@ Examples::
     mdn-gui                                    # opens on a sample image
     mdn-gui --open photo.png --noise poisson:2.5 --seed 1 --model masked --run \\
             --screenshot figure.png --quit     # renders a figure and exits
+                                               # (add --overwrite to replace figure.png)
     mdn-gui --sample chart --weights my.safetensors --run   # a prepared session
 """
 
@@ -13,24 +14,37 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
-from mdn_gui.state import VIEW_MODES
+from mdn_gui.scripted import ScriptedStart, close_window, report
+from mdn_gui.state import MAX_PASSES, MAX_SEED, VIEW_MODES
 
 if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
 
 SETTINGS_ENV = "MDN_GUI_SETTINGS"
+# A window size Qt can allocate (a 100000x100000 window crashes it).
+MIN_SIDE, MAX_SIDE = 100, 8192
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line (see the module docstring)."""
+    """The command line (see the module docstring); bad values exit with a one-line usage error."""
+    p = _parser()
+    args = p.parse_args(argv)
+    problem = _problem(args)
+    if problem:
+        p.error(problem)
+    return args
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mdn-gui", description="Before/after workbench for masked-training denoisers."
     )
@@ -43,7 +57,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="treat the --open image as a real noisy photo (no clean reference, no synthetic noise)",
     )
     p.add_argument("--noise", metavar="TYPE:LEVEL", help="synthetic noise, e.g. gaussian:25 or poisson:2.5")
-    p.add_argument("--seed", type=int, help="seed of the noise and of the masks")
+    p.add_argument(
+        "--seed",
+        type=_int_in(0, MAX_SEED),
+        metavar="N",
+        help=f"seed of the noise and of the masks (0 to {MAX_SEED})",
+    )
     p.add_argument(
         "--model",
         choices=("masked", "baseline", "custom", "nlm", "bm3d"),
@@ -56,7 +75,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="weights file; with --model masked/baseline it replaces that model's weights",
     )
     p.add_argument("--attn-ratio", type=float, metavar="R", help="attention-mask ratio in [0, 0.95]")
-    p.add_argument("--passes", type=int, help="stochastic passes")
+    p.add_argument(
+        "--passes", type=_int_in(1, MAX_PASSES), metavar="N", help=f"stochastic passes (1 to {MAX_PASSES})"
+    )
     p.add_argument("--mode", choices=VIEW_MODES, help="comparison mode")
     p.add_argument("--panel", choices=("metrics", "sweeps", "masks"), help="plot panel to bring to the front")
     p.add_argument("--run", action="store_true", help="run the model once the window is up")
@@ -64,11 +85,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--screenshot",
         metavar="FILE",
         type=Path,
-        help="save a screenshot of the window (after the run, with --run)",
+        help="save a screenshot of the window (after the run, with --run); an existing file is kept "
+        "unless --overwrite is given",
     )
+    p.add_argument("--overwrite", action="store_true", help="let --screenshot replace an existing file")
     p.add_argument("--quit", action="store_true", help="quit when done (scripted use)")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
-    p.add_argument("--size", metavar="WxH", help="window size, e.g. 1600x1000")
+    p.add_argument(
+        "--size", metavar="WxH", help=f"window size, e.g. 1600x1000 ({MIN_SIDE} to {MAX_SIDE} pixels a side)"
+    )
     p.add_argument(
         "--settings",
         metavar="FILE",
@@ -76,21 +101,59 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"INI file for remembered layout and recent files (default: ${SETTINGS_ENV}, "
         "else the user's settings)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with parsed options that argparse cannot check by itself, if anything."""
     if args.as_noisy and args.open is None:
-        p.error("--as-noisy needs --open")
-    if args.size and not _parse_size(args.size):
-        p.error("--size must look like 1600x1000")
-    if args.attn_ratio is not None and not 0 <= args.attn_ratio <= 0.95:
-        p.error("--attn-ratio must be in [0, 0.95]")
+        return "--as-noisy needs --open"
+    size = _parse_size(args.size) if args.size else None
+    if args.size and size is None:
+        return f"--size must look like 1600x1000, got {args.size!r}"
+    if size is not None and not all(MIN_SIDE <= side <= MAX_SIDE for side in size):
+        return f"--size must be {MIN_SIDE} to {MAX_SIDE} pixels a side, got {args.size}"
+    if args.attn_ratio is not None and not 0 <= args.attn_ratio <= 0.95:  # also rejects nan
+        return f"--attn-ratio must be in [0, 0.95], got {args.attn_ratio}"
     if args.noise:
         from model_core.noise import NoiseSpec
 
         try:
             NoiseSpec.parse(args.noise)
         except ValueError as exc:
-            p.error(str(exc))
-    return args
+            return str(exc)
+    if args.screenshot is not None:
+        return _screenshot_problem(args.screenshot, args.overwrite)
+    return None
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``lo`` to ``hi``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _screenshot_problem(path: Path, overwrite: bool) -> str | None:
+    """Why ``--screenshot path`` cannot be written, checked before any work is done."""
+    if path.suffix.lower() not in SCREENSHOT_SUFFIXES:
+        return f"--screenshot must end in one of {', '.join(SCREENSHOT_SUFFIXES)}, got {path.name!r}"
+    if path.is_dir():
+        return f"--screenshot {path} is a folder"
+    if path.exists() and not overwrite:
+        return f"--screenshot {path} exists; pass --overwrite to replace it"
+    folder = next((f for f in (path.parent, *path.parent.parents) if f.exists()), None)
+    if folder is not None and not folder.is_dir():
+        return f"--screenshot {path}: {folder} is a file, not a folder"
+    return None
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -115,64 +178,8 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
-class ScriptedStart(QObject):
-    """Runs the steps of a scripted start once the event loop is going: run, screenshot, quit.
-
-    Signals:
-        finished (exit_code): the steps are done and ``--quit`` was given.
-    """
-
-    finished = Signal(int)
-
-    def __init__(self, window: MainWindow, args: argparse.Namespace) -> None:
-        super().__init__()
-        self.window, self.args = window, args
-        self.exit_code = 0
-
-    def start(self, opened: bool = True) -> None:
-        """Run the steps; ``opened`` False (a file could not be opened) fails a scripted run."""
-        session = self.window.session
-        if not opened and self.args.quit:
-            print(f"mdn-gui: {self.window.banner.label.text()}", file=sys.stderr)
-            self.exit_code = 2
-            self._finish()
-            return
-        if self.args.run:
-            session.run_finished.connect(self._run_finished)
-            session.run_failed.connect(self._run_failed)
-            if session.run_now() is None:
-                return
-        else:
-            QTimer.singleShot(300, self._finish)
-
-    def _run_finished(self, _key: str) -> None:
-        QTimer.singleShot(300, self._finish)
-
-    def _run_failed(self, message: str) -> None:
-        print(f"mdn-gui: run failed: {message}", file=sys.stderr)
-        self.exit_code = 1
-        QTimer.singleShot(300, self._finish)
-
-    def _finish(self) -> None:
-        if self.args.screenshot is not None:
-            self.args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-            if not self.window.grab().save(str(self.args.screenshot)):
-                print(f"mdn-gui: could not write {self.args.screenshot}", file=sys.stderr)
-                self.exit_code = 1
-            else:
-                print(f"mdn-gui: screenshot saved to {self.args.screenshot}")
-        if self.args.quit:
-            self.window.close()
-            self.window.deleteLater()
-            self.finished.emit(self.exit_code)
-
-
-def build_window(args: argparse.Namespace, settings: QSettings) -> tuple[MainWindow, bool]:
-    """Create the controllers and the window and apply the command line to them.
-
-    Returns:
-        The window, and whether every file named on the command line could be opened.
-    """
+def build_window(args: argparse.Namespace, settings: QSettings) -> MainWindow:
+    """Create the controllers and the window (:func:`apply_arguments` then applies the options)."""
     from mdn_gui.catalog import ModelCatalog
     from mdn_gui.controllers.analysis import AnalysisController
     from mdn_gui.controllers.session import SessionController
@@ -188,16 +195,18 @@ def build_window(args: argparse.Namespace, settings: QSettings) -> tuple[MainWin
     session = SessionController(catalog=catalog)
     scripted = bool(args.run or args.screenshot or args.quit)
     session.auto_run = not scripted
-    analysis = AnalysisController(session)
-    window = MainWindow(session, analysis, settings, theme)
+    try:
+        analysis = AnalysisController(session)
+        window = MainWindow(session, analysis, settings, theme)
+    except BaseException:
+        session.shutdown()  # a running thread must not be destroyed with its controller
+        raise
     window.remember = not args.quit
     session.setParent(window)
     analysis.setParent(window)
     if args.size:
         window.resize(*_parse_size(args.size))  # type: ignore[misc]
-    opened = apply_arguments(window, args)
-    window.model_panel.sync_auto()
-    return window, opened
+    return window
 
 
 def apply_arguments(w: MainWindow, args: argparse.Namespace) -> bool:
@@ -237,6 +246,7 @@ def apply_arguments(w: MainWindow, args: argparse.Namespace) -> bool:
         session.doc.update_view(mode=args.mode)
     if args.panel:
         w.show_panel(args.panel)
+    w.model_panel.sync_auto()
     return ok
 
 
@@ -247,7 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("mdn-gui")
     app.setOrganizationName("mdn")
     configure_pyqtgraph()
-    window, opened = build_window(args, make_settings(args.settings))
+    window = build_window(args, make_settings(args.settings))
+    try:
+        opened = apply_arguments(window, args)
+    except Exception as exc:  # noqa: BLE001 - options are validated: this is a bug, still end cleanly
+        report("could not apply the command line", exc)
+        close_window(window)
+        return 2
     window.show()
     script = ScriptedStart(window, args)
     QTimer.singleShot(0, lambda: script.start(opened))

@@ -9,6 +9,7 @@ controllers are the only writers.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ NETWORK_MODELS = ("masked", "baseline", "custom")
 CLASSICAL_MODELS = ("nlm", "bm3d")
 VIEW_MODES = ("split", "side", "toggle", "diff")
 DIFF_REFERENCES = ("clean", "before")
+# Largest seed and number of passes the panels and the command line accept.
+MAX_SEED = 2**31 - 1
+MAX_PASSES = 64
 
 
 class Event:
@@ -82,6 +86,12 @@ class Metrics:
 
     psnr: float
     ssim: float | None = None
+
+
+def psnr_text(value: float, unit: bool = True) -> str:
+    """A PSNR for people: ``"20.25 dB"``, or ``"∞ dB"`` for an image identical to the clean one."""
+    text = f"{value:.2f}" if math.isfinite(value) else "∞"
+    return f"{text} dB" if unit else text
 
 
 @dataclass(frozen=True)

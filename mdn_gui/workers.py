@@ -90,6 +90,15 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0][:400]
 
 
+def is_expected(exc: BaseException) -> bool:
+    """Whether ``exc`` is bad input or a resource limit (one line says it all), not a bug.
+
+    Covers ``ValueError`` (with the core's ``ImageReadError`` and ``CheckpointError``),
+    ``OSError`` and running out of memory on any device.
+    """
+    return isinstance(exc, ValueError | OSError | MemoryError | torch.OutOfMemoryError)
+
+
 class Worker(QObject):
     """Runs jobs in its own thread; talks to the GUI through signals only.
 
@@ -134,8 +143,12 @@ class Worker(QObject):
             self.cancelled.emit(JobCancelled(job.channel, job.gen))
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the thread
             details = traceback.format_exc()
-            print(details, file=sys.stderr)
-            self.failed.emit(JobFailed(job.channel, job.gen, describe_error(exc), details))
+            message = describe_error(exc)
+            if is_expected(exc):
+                print(f"mdn-gui: {job.channel} failed: {message}", file=sys.stderr)
+            else:  # a bug: the traceback is what a bug report needs
+                print(details, file=sys.stderr)
+            self.failed.emit(JobFailed(job.channel, job.gen, message, details))
 
     def _canceller(self, job: Any) -> Callable[[], bool]:
         board, channel, gen = self._board, job.channel, job.gen

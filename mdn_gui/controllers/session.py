@@ -30,6 +30,7 @@ from mdn_gui.jobs import (
     metrics_channel,
     run_channel,
 )
+from mdn_gui.memory import read_image_that_fits
 from mdn_gui.samples import load_sample
 from mdn_gui.state import (
     CLEAN,
@@ -41,7 +42,6 @@ from mdn_gui.state import (
 )
 from mdn_gui.workers import WorkerThread
 from model_core.engine import RunSettings
-from model_core.imageio import read_image
 from model_core.noise import NOISE_TYPES, NoiseSpec
 
 MAX_RATIO = 0.95
@@ -107,9 +107,9 @@ class SessionController(QObject):
         """Open an image file as the clean image, or as a real noisy photo without reference.
 
         Raises:
-            ImageReadError: If the file cannot be read.
+            ImageReadError: If the file cannot be read or needs more memory than is available.
         """
-        loaded = read_image(path)
+        loaded = read_image_that_fits(path)
         self.load_array(Path(path).name, loaded.rgb, noisy=noisy, path=Path(path))
 
     def load_array(
@@ -130,7 +130,7 @@ class SessionController(QObject):
             ImageReadError: If the file cannot be read.
             ValueError: If its size differs from the source image.
         """
-        loaded = read_image(path)
+        loaded = read_image_that_fits(path)
         size = self.doc.image_size
         if size is not None and loaded.shape != size:
             raise ValueError(

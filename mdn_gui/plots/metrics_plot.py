@@ -7,10 +7,12 @@ import pyqtgraph as pg
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from mdn_gui.state import CLEAN, Document
+from mdn_gui.state import CLEAN, Document, psnr_text
 from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import plot_background, plot_foreground
 
+# Least height of the bar of an infinite PSNR (it also tops every finite bar).
+INFINITE_BAR = 50.0
 BAR_COLOURS = {
     "noisy": "#8c8c8c",
     "masked": "#d95f02",
@@ -70,25 +72,27 @@ class MetricsPlot(QWidget):
         self.psnr_plot.setVisible(has_clean)
         self.ssim_plot.setVisible(has_clean)
         rows = self.rows()
-        self._bars(self.psnr_plot, rows, [r[2] for r in rows], "{:.2f}")
-        self._bars(self.ssim_plot, rows, [r[3] if r[3] is not None else 0.0 for r in rows], "{:.3f}")
+        psnrs = [r[2] for r in rows]
+        self._bars(self.psnr_plot, rows, psnrs, [psnr_text(v, unit=False) for v in psnrs])
+        ssims = [r[3] if r[3] is not None else 0.0 for r in rows]
+        self._bars(self.ssim_plot, rows, ssims, [f"{v:.3f}" for v in ssims])
 
     def _bars(
         self,
         plot: pg.PlotWidget,
         rows: list[tuple[str, str, float, float | None]],
         values: list[float],
-        fmt: str,
+        labels: list[str],
     ) -> None:
         plot.clear()
         if not rows:
             return
         xs = np.arange(len(rows))
-        finite = [v if np.isfinite(v) else 100.0 for v in values]
+        finite = bar_heights(values)
         brushes = [pg.mkBrush(BAR_COLOURS.get(key, "#b58900")) for key, *_ in rows]
         plot.addItem(pg.BarGraphItem(x=xs, height=finite, width=0.6, brushes=brushes))
-        for x, value in zip(xs, finite, strict=True):
-            text = pg.TextItem(fmt.format(value), anchor=(0.5, 1.0), color=plot_foreground(self._dark()))
+        for x, value, label in zip(xs, finite, labels, strict=True):
+            text = pg.TextItem(label, anchor=(0.5, 1.0), color=plot_foreground(self._dark()))
             text.setPos(float(x), value)
             plot.addItem(text)
         axis = plot.getAxis("bottom")
@@ -105,6 +109,12 @@ class MetricsPlot(QWidget):
         for plot in (self.psnr_plot, self.ssim_plot):
             restyle(plot, dark)
         self.refresh()
+
+
+def bar_heights(values: list[float]) -> list[float]:
+    """Bar heights: an infinite PSNR (identical images) tops the others, labelled "∞"."""
+    top = max([INFINITE_BAR, *(1.25 * v for v in values if np.isfinite(v))])
+    return [v if np.isfinite(v) else top for v in values]
 
 
 SHORT_LABELS = {"masked model": "masked", "baseline model": "baseline", "non-local means": "NLM"}

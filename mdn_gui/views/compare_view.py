@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from mdn_gui.compose import compose_export, difference, heatmap, nice_scale
-from mdn_gui.state import CLEAN, Document, ViewSettings
+from mdn_gui.state import CLEAN, Document, ViewSettings, psnr_text
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.canvas import ImageCanvas
 from mdn_gui.views.convert import colorbar_qimage, lookup_table, to_qimage
@@ -195,7 +195,7 @@ class CompareView(QWidget):
         layer = self.doc.layers[key]
         text = layer.label + (" (running...)" if layer.partial else "")
         metrics = self.doc.metrics.get(key)
-        return f"{text}  {metrics.psnr:.2f} dB" if metrics is not None else text
+        return f"{text}  {psnr_text(metrics.psnr)}" if metrics is not None else text
 
     def diff_reference(self) -> str | None:
         """Key of the layer B is compared with in difference mode."""

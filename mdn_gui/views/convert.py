@@ -31,6 +31,15 @@ def to_qimage(image: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, w * per_pixel, fmt).copy()
 
 
+def from_qimage(image: QImage) -> np.ndarray:
+    """Copy a QImage (any format) into a uint8 (H, W, 3) RGB array."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = rgb.height(), rgb.width()
+    rows = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.bytesPerLine() * h)
+    # Qt pads each row to 4 bytes: drop the padding, then copy out of Qt's buffer.
+    return rows.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
+
+
 @functools.cache
 def lookup_table(name: str = "inferno") -> np.ndarray:
     """(256, 3) uint8 colours of a pyqtgraph colour map (cached; treat as read-only)."""

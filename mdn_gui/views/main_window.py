@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QMainWindow,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +31,7 @@ from mdn_gui.views.model_panel import ModelPanel
 from mdn_gui.views.noise_panel import NoisePanel
 from mdn_gui.views.recent import RecentFiles
 from mdn_gui.views.theme import ThemeManager
-from mdn_gui.views.widgets import Banner
+from mdn_gui.views.widgets import Banner, VerticalScrollArea
 from model_core.imageio import ImageReadError, write_image
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -118,13 +117,7 @@ class MainWindow(QMainWindow):
             QVBoxLayout(box).addWidget(panel)
             column.addWidget(box)
         column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(controls)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(
-            controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-        )
+        scroll = VerticalScrollArea(controls, self)
         self.metrics_plot = MetricsPlot(self.doc, self)
         self.sweep_plot = SweepPlot(self.analysis, self)
         self.mask_view = MaskView(self.analysis, self)
@@ -145,7 +138,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks[2], self.docks[3])
         self.docks[1].raise_()
         self.resizeDocks(
-            [self.docks[0], self.docks[1]], [scroll.minimumWidth(), 430], Qt.Orientation.Horizontal
+            [self.docks[0], self.docks[1]], [scroll.minimumSizeHint().width(), 430], Qt.Orientation.Horizontal
         )
 
     def _build_status(self) -> None:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from mdn_gui import catalog as cat
 from mdn_gui.controllers.session import MAX_RATIO, SessionController
-from mdn_gui.state import NETWORK_MODELS, ModelSettings
+from mdn_gui.state import MAX_PASSES, MAX_SEED, NETWORK_MODELS, ModelSettings
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.widgets import PercentSlider
 
@@ -72,8 +72,8 @@ class ModelPanel(QWidget):
             "Drop input pixels before the network, as masked training does "
             "(a demonstration; the paper tests without it)"
         )
-        self.passes = self._spin(1, 64, "Stochastic passes averaged (different masks each)")
-        self.seed = self._spin(0, 2**31 - 1, "Seed of the masks")
+        self.passes = self._spin(1, MAX_PASSES, "Stochastic passes averaged (different masks each)")
+        self.seed = self._spin(0, MAX_SEED, "Seed of the masks")
         self.tile = self._spin(0, 4096, "Tile side in pixels (0 = whole image at once)", step=32)
         self.auto = QCheckBox("Auto-run on changes", self)
         self.auto.setToolTip("Re-run the model 300 ms after any setting changes (the old run is cancelled)")

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -16,11 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from mdn_gui.controllers.session import SessionController
-from mdn_gui.state import NoiseSettings
+from mdn_gui.state import MAX_SEED, NoiseSettings
 from mdn_gui.views.binding import subscribe
 from model_core.noise import NOISE_TYPES
 
 SLIDER_STEPS = 1000
+MAX_PRESETS_IN_A_ROW = 3
+
+
+def preset_columns(count: int) -> int:
+    """Paper buttons per row: up to three in one row, more in two (a narrow panel fits them)."""
+    return count if count <= MAX_PRESETS_IN_A_ROW else -(-count // 2)
 
 
 def level_step(kind: str) -> tuple[int, float]:
@@ -53,12 +60,16 @@ class NoisePanel(QWidget):
         self.meaning = QLabel(self)
         self.meaning.setWordWrap(True)
         self.meaning.setEnabled(False)
-        self.presets = QHBoxLayout()
+        # The paper's levels sit in a box of their own, so that disabling the box also
+        # disables buttons made later for another noise type.
+        self.preset_box = QWidget(self)
+        self.presets = QGridLayout(self.preset_box)
+        self.presets.setContentsMargins(0, 0, 0, 0)
         self.presets.setSpacing(2)
         self._preset_kind = ""
         self._preset_buttons: list[tuple[QToolButton, float]] = []
         self.seed = QSpinBox(self)
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(0, MAX_SEED)
         self.seed.setKeyboardTracking(False)
         self.note = QLabel("Real noisy photo: there is no clean image to add noise to.", self)
         self.note.setWordWrap(True)
@@ -69,7 +80,7 @@ class NoisePanel(QWidget):
         level_row.addWidget(self.level)
         form.addRow("Level", level_row)
         form.addRow("", self.meaning)
-        form.addRow("Paper", self.presets)
+        form.addRow("Paper", self.preset_box)
         form.addRow("Seed", self.seed)
         form.addRow(self.note)
         self.kind.activated.connect(lambda _: self.session.set_noise(kind=self.kind.currentData()))
@@ -90,7 +101,7 @@ class NoisePanel(QWidget):
 
     def _source_changed(self) -> None:
         has_clean = self.doc.has_clean
-        for widget in (self.kind, self.level, self.slider, self.seed):
+        for widget in (self.kind, self.level, self.slider, self.preset_box, self.seed):
             widget.setEnabled(has_clean)
         self.note.setVisible(not has_clean)
 
@@ -125,13 +136,17 @@ class NoisePanel(QWidget):
             item = self.presets.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        for level in NOISE_TYPES[noise.kind].paper_levels:
-            button = QToolButton(self)
+        levels = NOISE_TYPES[noise.kind].paper_levels
+        columns = preset_columns(len(levels))
+        for index, level in enumerate(levels):
+            button = QToolButton(self.preset_box)
             button.setText(f"{level:g}")
             button.setCheckable(True)
             button.setChecked(level == noise.level)
             button.setToolTip(f"The paper's level {level:g}")
             button.clicked.connect(lambda _=False, v=level: self.session.set_noise(level=v))
-            self.presets.addWidget(button)
+            self.presets.addWidget(button, index // columns, index % columns)
             self._preset_buttons.append((button, level))
-        self.presets.addStretch(1)
+        for column in range(self.presets.columnCount()):  # stale stretch of a wider grid
+            self.presets.setColumnStretch(column, 0)
+        self.presets.setColumnStretch(columns, 1)

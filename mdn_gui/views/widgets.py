@@ -1,12 +1,14 @@
-"""Small reusable widgets: a slider with a marked value, a labelled percentage slider."""
+"""Small reusable widgets: a slider with a marked value, a labelled percentage slider, a
+banner, and a vertical scroll area that is always as wide as its contents."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPolygonF
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSlider,
     QStyle,
     QStyleOptionSlider,
@@ -136,3 +138,32 @@ class Banner(QWidget):
         )
         self.label.setText(text)
         self.show()
+
+
+class VerticalScrollArea(QScrollArea):
+    """Scrolls its widget up and down only, and is never narrower than the widget needs.
+
+    Its minimum width follows the widget's minimum width whenever the widget's layout
+    changes (e.g. the noise panel gets more paper buttons), so the dock holding it makes
+    room instead of cutting controls off on the right.
+    """
+
+    def __init__(self, widget: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(widget)  # installs this area's event filter on the widget
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        hint = super().minimumSizeHint()
+        widget = self.widget()
+        if widget is None:
+            return hint
+        frame = 2 * self.frameWidth()
+        width = widget.minimumSizeHint().width() + frame + self.verticalScrollBar().sizeHint().width()
+        return QSize(width, hint.height())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the widget's minimum width may have changed
+        return super().eventFilter(watched, event)

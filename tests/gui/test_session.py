@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdn_gui import memory, workers
 from mdn_gui.catalog import ModelCatalog
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
+from mdn_gui.jobs import GenerationBoard, JobFailed, MetricsJob, metrics_channel
 from mdn_gui.state import CLASSICAL, MASKED, NOISY
+from mdn_gui.workers import Worker
+from model_core.imageio import DEFAULT_MAX_PIXELS, ImageReadError, write_image
 
 TIMEOUT = 20_000
-
-
 
 
 @pytest.fixture
@@ -130,7 +132,7 @@ def test_changing_a_parameter_drops_the_stale_run(qtbot, session: SessionControl
 
 
 def test_bad_weights_report_an_error_and_leave_the_session_usable(
-    qtbot, session: SessionController, tmp_path: Path
+    qtbot, session: SessionController, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a weights file at all")
@@ -138,6 +140,8 @@ def test_bad_weights_report_an_error_and_leave_the_session_usable(
     with qtbot.waitSignal(session.run_failed, timeout=TIMEOUT) as blocker:
         session.run_now()
     assert "broken.safetensors" in blocker.args[0]
+    logged = capsys.readouterr().err.strip().splitlines()
+    assert len(logged) == 1 and "broken.safetensors" in logged[0]  # an expected error: no traceback
     assert not session.running
     with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
         session.run_now("masked")
@@ -208,3 +212,43 @@ def test_keep_maps_of_huge_images_are_thinned() -> None:
     assert probe_blocks(np.zeros((64, 64, 3)), 24) == tuple(range(24))
     assert probe_blocks(np.zeros((4000, 4000, 3)), 24) == (0, 8, 15, 23)  # 4 maps fit the budget
     assert probe_blocks(np.zeros((9000, 9000, 3)), 24) == (0,)
+
+
+def test_worker_logs_expected_errors_in_one_line_and_bugs_with_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    board = GenerationBoard()
+    worker = Worker(board)  # no thread: submit runs here
+    failures: list[JobFailed] = []
+    worker.failed.connect(failures.append)
+    image = np.zeros((16, 16, 3), np.float32)
+    for error in (ValueError("image is too small"), OSError("disk gone"), RuntimeError("a bug")):
+
+        def fail(*_: object, error: Exception = error) -> None:
+            raise error
+
+        monkeypatch.setattr(workers, "measure", fail)
+        worker.submit(MetricsJob(board.issue(metrics_channel(NOISY)), NOISY, 0, image, image))
+        err = capsys.readouterr().err
+        if isinstance(error, RuntimeError):
+            assert "Traceback" in err and "RuntimeError: a bug" in err
+        else:
+            assert err == f"mdn-gui: metrics:{NOISY} failed: {error}\n"
+    assert [f.message for f in failures] == ["image is too small", "disk gone", "a bug"]
+
+
+def test_images_too_large_for_the_memory_are_refused(
+    session: SessionController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert memory.max_image_pixels(10**15) == DEFAULT_MAX_PIXELS
+    assert memory.max_image_pixels(2 * 10**9) == 10**7
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000 * memory.BYTES_PER_PIXEL)
+    big = write_image(tmp_path / "big.png", np.zeros((40, 50, 3), np.float32))
+    with pytest.raises(
+        ImageReadError, match=r"big\.png is 50x40 \(0\.002 megapixels\).*at most 0\.001 megapixels"
+    ):
+        session.open_image(big)
+    assert session.doc.source_name == "chart"  # the open image stays
+    small = write_image(tmp_path / "small.png", np.zeros((20, 30, 3), np.float32))
+    session.open_image(small)
+    assert session.doc.image_size == (20, 30)

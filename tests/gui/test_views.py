@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
@@ -10,7 +11,7 @@ from PySide6.QtGui import QImage
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.plots.mask_view import MaskView, block_description
-from mdn_gui.plots.metrics_plot import MetricsPlot
+from mdn_gui.plots.metrics_plot import MetricsPlot, bar_heights
 from mdn_gui.plots.sweep_plot import SweepPlot
 from mdn_gui.state import MASKED, NOISY
 from mdn_gui.views.canvas import ImageCanvas
@@ -18,8 +19,6 @@ from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.convert import to_qimage
 
 TIMEOUT = 20_000
-
-
 
 
 @pytest.fixture
@@ -187,3 +186,23 @@ def test_mask_view_shows_keep_maps_input_mask_std_and_attention(qtbot, session: 
 
 def test_block_description_names_groups_and_shifts() -> None:
     assert block_description(7, (6, 6, 6, 6)) == "block 8 of 24: group 2, block 2, shifted windows"
+
+
+def test_identical_images_read_infinity_in_the_overlay_and_in_the_bars(
+    qtbot, session: SessionController
+) -> None:
+    """Noise level 0: the noisy image is the clean one, and both places say so alike."""
+    plot = MetricsPlot(session.doc)
+    view = CompareView(session.doc, session.doc.update_view)
+    qtbot.addWidget(plot)
+    qtbot.addWidget(view)
+    clean = session.doc.clean
+    assert clean is not None
+    session.load_array("8-bit", (np.round(clean * 255) / 255).astype(np.float32))  # as photos are
+    session.set_noise(kind="gaussian", level=0.0)
+    qtbot.waitUntil(lambda: bool(plot.rows()) and plot.rows()[0][2] == float("inf"), timeout=TIMEOUT)
+    items = plot.psnr_plot.getPlotItem().items
+    assert [item.textItem.toPlainText() for item in items if isinstance(item, pg.TextItem)] == ["∞"]
+    assert view.label(NOISY).endswith("  ∞ dB")
+    assert bar_heights([float("inf"), 20.0]) == [50.0, 20.0]  # tops the others, never 'inf' high
+    assert bar_heights([float("inf"), 60.0]) == [75.0, 60.0]

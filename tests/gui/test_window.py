@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QScrollArea
 
 from mdn_gui.catalog import ModelCatalog
 from mdn_gui.controllers.analysis import AnalysisController
@@ -18,6 +18,7 @@ from mdn_gui.state import MASKED, NOISY
 from mdn_gui.views.main_window import MainWindow
 from mdn_gui.views.theme import ThemeManager
 from model_core.imageio import read_image, write_image
+from model_core.noise import NOISE_TYPES
 
 TIMEOUT = 20_000
 
@@ -163,3 +164,30 @@ def test_closing_stops_the_worker(qtbot, window: MainWindow) -> None:
     window.session.run_now()
     window.close()
     assert not window.session.backend.is_running()
+
+
+def test_real_photo_mode_disables_every_noise_control(window: MainWindow, chart: np.ndarray) -> None:
+    panel = window.noise_panel
+    window.session.load_array("photo", chart, noisy=True)
+    buttons = [button for button, _ in panel._preset_buttons]
+    assert buttons and not any(button.isEnabled() for button in buttons)
+    assert not panel.kind.isEnabled() and not panel.level.isEnabled() and not panel.seed.isEnabled()
+    window.session.load_array("chart", chart)
+    assert all(button.isEnabled() for button in buttons)
+
+
+def test_controls_fit_a_small_window_for_every_noise_type(window: MainWindow) -> None:
+    """At 1000x700 nothing in the Controls panel is cut off on the right (QA saw the fifth
+    paper button and the spin box arrows clipped)."""
+    window.resize(1000, 700)
+    scroll = window.docks[0].widget()
+    assert isinstance(scroll, QScrollArea)
+    for kind in NOISE_TYPES:
+        window.session.set_noise(kind=kind)
+        for _ in range(3):  # layout requests are posted events
+            QApplication.processEvents()
+        room = scroll.viewport().width()
+        assert scroll.widget().minimumSizeHint().width() <= room, kind
+        for button, _ in window.noise_panel._preset_buttons:
+            right = button.mapTo(scroll.viewport(), QPoint(button.width(), 0)).x()
+            assert right <= room, (kind, button.text())
