@@ -233,7 +233,7 @@ def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torc
     it = state.iteration
     row = {"iteration": it, "elapsed_s": f"{state.elapsed:.1f}", "loss": f"{loss:.5f}",
            "lr": state.scheduler.get_last_lr()[0]}
-    if val_images and it % cfg.val_every == 0:
+    if val_images and (it % cfg.val_every == 0 or it == cfg.iterations):  # and the final weights
         g, u = validate(state.ema, cfg, val_images, device, precision)
         row.update(val_gaussian15_psnr=f"{g:.3f}", val_unseen_psnr=f"{u:.3f}")
         tqdm.write(f"[{cfg.preset}] it {it}: val PSNR gaussian:{cfg.sigma:g} {g:.2f} dB, "

@@ -300,3 +300,12 @@ def test_publish_adds_validation_table_and_refuses_overwrite(data_dir, tmp_path)
     assert card["note"] == "test" and card["name"] == "masked"
     with pytest.raises(FileExistsError):
         publish(run, "masked", tmp_path / "ship")
+
+
+def test_the_final_weights_are_validated(data_dir, tmp_path):
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "v.png"), np.full((24, 24, 3), 120, np.uint8))
+    fit(tiny_cfg(iterations=3, val_every=2), RunPaths(tmp_path / "run", data_dir, val), progress=False)
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows if r.split(",")[-1]] == ["2", "3"]
