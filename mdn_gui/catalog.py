@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mdn_gui import classical
 from mdn_gui.jobs import ModelRef
+from model_core.network import checkpoint
 from model_core.weights import PAPER_ATTN_MASK_RATIO, shipped_models, training_attn_mask_ratio
 
 PAPER_ATTN_RATIO = PAPER_ATTN_MASK_RATIO
@@ -30,15 +30,8 @@ def shipped_weights() -> dict[str, Path | None]:
 
 
 def read_card(path: Path | None) -> dict[str, Any]:
-    """The JSON model card beside a weights file, or an empty dict."""
-    if path is None:
-        return {}
-    card = path.with_suffix(".json")
-    try:
-        data = json.loads(card.read_text()) if card.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The JSON model card beside a weights file, or an empty dict (a bad card is logged)."""
+    return {} if path is None else checkpoint.read_card(path)
 
 
 def training_ratio(choice: str, path: Path | None) -> float:
