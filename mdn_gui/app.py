@@ -74,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="weights file; with --model masked/baseline it replaces that model's weights",
     )
-    p.add_argument("--attn-ratio", type=float, metavar="R", help="attention-mask ratio in [0, 0.95]")
+    p.add_argument(
+        "--attn-mask", "--attn-ratio", dest="attn_ratio", type=float, metavar="R",
+        help="attention-mask ratio in [0, 0.95] (as mdn denoise --attn-mask)",
+    )
     p.add_argument(
         "--passes", type=_int_in(1, MAX_PASSES), metavar="N", help=f"stochastic passes (1 to {MAX_PASSES})"
     )
@@ -114,7 +117,7 @@ def _problem(args: argparse.Namespace) -> str | None:
     if size is not None and not all(MIN_SIDE <= side <= MAX_SIDE for side in size):
         return f"--size must be {MIN_SIDE} to {MAX_SIDE} pixels a side, got {args.size}"
     if args.attn_ratio is not None and not 0 <= args.attn_ratio <= 0.95:  # also rejects nan
-        return f"--attn-ratio must be in [0, 0.95], got {args.attn_ratio}"
+        return f"--attn-mask (--attn-ratio) must be in [0, 0.95], got {args.attn_ratio}"
     if args.noise:
         from model_core.noise import NoiseSpec
 

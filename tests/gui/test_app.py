@@ -141,7 +141,7 @@ def test_bad_numbers_are_usage_errors(options: str, capsys: pytest.CaptureFixtur
 
 
 def test_limits_of_the_numbers_are_accepted() -> None:
-    args = parse_args("--passes 64 --seed 2147483647 --size 8192x100 --attn-ratio 0.95".split())
+    args = parse_args("--passes 64 --seed 2147483647 --size 8192x100 --attn-mask 0.95".split())
     assert (args.passes, args.seed, args.size, args.attn_ratio) == (64, 2**31 - 1, "8192x100", 0.95)
     assert parse_args("--passes 1 --seed 0 --attn-ratio 0".split()).passes == 1
 
