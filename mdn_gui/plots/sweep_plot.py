@@ -9,11 +9,14 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mdn_gui.catalog import PAPER_ATTN_RATIO
-from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.analysis import SWEEP_RATIOS, AnalysisController, sweep_levels
 from mdn_gui.plots.metrics_plot import restyle
 from mdn_gui.state import NoiseSettings
 from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import series_colours
+
+# PSNR axis of an empty sweep plot: where denoised photos land.
+EMPTY_PSNR_RANGE = (15.0, 40.0)
 
 SYMBOLS = ("o", "s", "t", "d", "+")
 
@@ -85,6 +88,8 @@ class SweepPlot(QWidget):
         )
         self._noise_changed(self.doc.noise)
         self._running("", False)
+        for kind in self.plots:
+            self._show_empty(kind)
 
     def _running(self, kind: str, running: bool) -> None:
         self.cancel_button.setEnabled(running)
@@ -97,6 +102,18 @@ class SweepPlot(QWidget):
     def _noise_changed(self, noise: NoiseSettings) -> None:
         self.level_line.setValue(noise.level)
         self.plots["noise"].setLabel("bottom", f"{noise.kind} level")
+        if not self.doc.sweeps["noise"]:
+            self._show_empty("noise")
+
+    def _show_empty(self, kind: str) -> None:
+        """Before a sweep: the axes over the range it will cover, not pyqtgraph's -0.5..0.5."""
+        plot = self.plots[kind]
+        if kind == "attention":
+            xs = [100 * r for r in SWEEP_RATIOS]
+        else:
+            xs = [*sweep_levels(self.doc.noise.kind), self.doc.noise.level]
+        plot.setXRange(min(xs), max(xs), padding=0.05)
+        plot.setYRange(*EMPTY_PSNR_RANGE, padding=0)
 
     def point_count(self, kind: str) -> int:
         """Points drawn so far in a sweep (all curves)."""
@@ -123,6 +140,10 @@ class SweepPlot(QWidget):
                     symbolSize=7,
                 )
             curves[name].setData(list(xs), list(ys))
+        if data:
+            plot.enableAutoRange()
+        else:
+            self._show_empty(kind)
 
     def apply_theme(self, dark: bool) -> None:
         """Recolour after a theme change."""

@@ -151,6 +151,12 @@ def test_sweep_plot_draws_points(qtbot, session: SessionController) -> None:
     analysis = AnalysisController(session)
     plot = SweepPlot(analysis)
     qtbot.addWidget(plot)
+    # Before a sweep the axes already span what it will cover (not pyqtgraph's -0.5..0.5).
+    (x0, x1), (y0, y1) = plot.plots["attention"].viewRange()
+    assert x0 <= 0 and x1 >= 95 and y0 >= 10 and y1 <= 45
+    session.set_noise(kind="speckle")
+    (x0, x1), _ = plot.plots["noise"].viewRange()
+    assert x0 <= 0.018 and 0.04 <= x1 < 0.1
     with qtbot.waitSignal(
         analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
     ):
