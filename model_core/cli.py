@@ -30,7 +30,7 @@ from model_core.argparsing import OneLineParser, non_negative_int, positive_int,
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
-from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio
+from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio, training_summary
 
 __all__ = ["CliError", "Command", "build_parser", "builtin_commands", "delegate", "main", "register"]
 
@@ -258,6 +258,9 @@ def _run_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"file: {info['file']}\nformat: {info['format']}\nparameters: {info['parameters']:,}")
+    summary = training_summary(loaded.card)
+    if summary:
+        print(f"training: {summary}")
     for section in ("config", "card"):
         print(f"{section}:" + ("" if info[section] else " (none)"))
         for key, value in info[section].items():

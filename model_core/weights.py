@@ -81,3 +81,26 @@ def training_attn_mask_ratio(card: dict) -> float:
         LOG.warning("model card: attn_mask_ratio %r is not a ratio in [0, 1); using the paper's %s",
                     ratio, PAPER_ATTN_MASK_RATIO)
     return PAPER_ATTN_MASK_RATIO
+
+
+# The paper's training: 450k iterations of batch 64.
+PAPER_TRAINING_PATCHES = 450_000 * 64
+
+
+def training_summary(card: dict) -> str | None:
+    """One line on how far a model was trained, read from its card; None if the card does not say.
+
+    Earlier stages (``--init`` fine-tuning) count: ``total_*`` fields win over the last stage's.
+    """
+    iterations = card.get("total_iterations", card.get("iterations"))
+    patches = card.get("total_patches_seen", card.get("patches_seen"))
+    if not isinstance(iterations, int | float) or isinstance(iterations, bool) or iterations <= 0:
+        return None
+    recipe = card.get("train_config")
+    size = recipe.get("model_size") if isinstance(recipe, dict) else None
+    text = f"{size} size, " if isinstance(size, str) else ""
+    text += f"trained {int(iterations):,} iterations"
+    if isinstance(patches, int | float) and not isinstance(patches, bool) and patches > 0:
+        share = 100 * patches / PAPER_TRAINING_PATCHES
+        text += f" ({share:.2g} % of the paper's training)"
+    return text

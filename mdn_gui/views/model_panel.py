@@ -25,6 +25,7 @@ from mdn_gui.controllers.session import MAX_RATIO, SessionController
 from mdn_gui.state import MAX_PASSES, MAX_SEED, NETWORK_MODELS, ModelSettings
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.widgets import PercentSlider
+from model_core.weights import training_summary
 
 CHOICES = ("masked", "baseline", "custom", "nlm", "bm3d")
 
@@ -186,9 +187,11 @@ class ModelPanel(QWidget):
         else:
             self.attn.set_marker(None)
         # The file name only: a full path cannot wrap and would widen the dock.
-        self.weights.setText(
-            path.name if path is not None else self.session.catalog.why_unavailable(model.model)
-        )
+        summary = training_summary(cat.read_card(path)) if network and path is not None else None
+        if path is None:
+            self.weights.setText(self.session.catalog.why_unavailable(model.model))
+        else:
+            self.weights.setText(path.name + (f": {summary}" if summary else ""))
         self.weights.setToolTip(str(path) if path is not None else "")
 
     def sync_auto(self) -> None:

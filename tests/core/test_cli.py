@@ -15,7 +15,7 @@ import torch
 from model_core import cli
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
-from model_core.network import MaskedSwinIR, SwinIRConfig
+from model_core.network import MaskedSwinIR, SwinIRConfig, build_model
 from model_core.network.checkpoint import save_weights
 from model_core.weights import WEIGHTS_ENV, resolve_weights, shipped_models, weights_dir
 
@@ -241,6 +241,16 @@ def test_info(tiny_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["info", str(tiny_weights), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["config"] == SwinIRConfig.tiny().to_dict() and info["parameters"] > 0
+
+
+def test_info_says_how_far_a_model_was_trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = {"iterations": 500, "patches_seen": 4000, "total_iterations": 1500,
+            "total_patches_seen": 288_000, "train_config": {"model_size": "tiny"}}
+    path = save_weights(build_model(SwinIRConfig.tiny()), tmp_path / "w.safetensors", card)
+    assert cli.main(["info", str(path)]) == 0
+    # Every stage counts: 288k patches are 1 % of the paper's 450k x 64.
+    assert "training: tiny size, trained 1,500 iterations (1 % of the paper's training)" in (
+        capsys.readouterr().out)
 
 
 # --------------------------------------------------------------------------- weights lookup

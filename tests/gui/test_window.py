@@ -114,6 +114,18 @@ def test_drop_opens_images_and_weights(
     assert window.model_panel.model.currentData() == "custom"
 
 
+def test_model_panel_says_how_far_the_weights_were_trained(window: MainWindow, tmp_path: Path) -> None:
+    from model_core.network import SwinIRConfig, build_model
+    from model_core.network.checkpoint import save_weights
+
+    card = {"iterations": 1000, "patches_seen": 8000, "train_config": {"model_size": "tiny"}}
+    path = save_weights(build_model(SwinIRConfig.tiny()), tmp_path / "mine.safetensors", card)
+    window.session.open_weights(path)
+    text = window.model_panel.weights.text()
+    assert text.startswith("mine.safetensors: tiny size, trained 1,000 iterations")
+    assert "% of the paper's training" in text
+
+
 def test_run_from_the_window_then_save_and_export(qtbot, window: MainWindow, tmp_path: Path) -> None:
     with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
         window.actions_.run.trigger()
