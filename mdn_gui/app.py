@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
 from mdn_gui.scripted import ScriptedStart, close_window, report
 from mdn_gui.state import MAX_PASSES, MAX_SEED, VIEW_MODES
+from model_core.argparsing import int_in
 
 if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", metavar="TYPE:LEVEL", help="synthetic noise, e.g. gaussian:25 or poisson:2.5")
     p.add_argument(
         "--seed",
-        type=_int_in(0, MAX_SEED),
+        type=int_in(0, MAX_SEED),
         metavar="N",
         help=f"seed of the noise and of the masks (0 to {MAX_SEED})",
     )
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="attention-mask ratio in [0, 0.95] (as mdn denoise --attn-mask)",
     )
     p.add_argument(
-        "--passes", type=_int_in(1, MAX_PASSES), metavar="N", help=f"stochastic passes (1 to {MAX_PASSES})"
+        "--passes", type=int_in(1, MAX_PASSES), metavar="N", help=f"stochastic passes (1 to {MAX_PASSES})"
     )
     p.add_argument("--mode", choices=VIEW_MODES, help="comparison mode")
     p.add_argument("--panel", choices=("metrics", "sweeps", "masks"), help="plot panel to bring to the front")
@@ -128,21 +129,6 @@ def _problem(args: argparse.Namespace) -> str | None:
     if args.screenshot is not None:
         return _screenshot_problem(args.screenshot, args.overwrite)
     return None
-
-
-def _int_in(lo: int, hi: int) -> Callable[[str], int]:
-    """An argparse type: an integer from ``lo`` to ``hi``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
-        return value
-
-    return parse
 
 
 def _screenshot_problem(path: Path, overwrite: bool) -> str | None:

@@ -18,13 +18,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
 
-# Errors of bad input or of the file system: one line is enough to act on them.
-EXPECTED_ERRORS = (OSError, ValueError, MemoryError)
-
-
 def report(what: str, exc: BaseException) -> None:
     """Print ``mdn-gui: <what>: <reason>`` on stderr, after the traceback of an unexpected error."""
-    if not isinstance(exc, EXPECTED_ERRORS):
+    from mdn_gui.workers import is_expected  # torch: not at start-up (--help stays fast)
+
+    if not is_expected(exc):
         traceback.print_exception(exc, file=sys.stderr)
     reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
     print(f"mdn-gui: {what}: {reason}", file=sys.stderr)

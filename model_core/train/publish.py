@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from model_core.argparsing import OneLineParser
 from model_core.network.checkpoint import load_weights, save_weights
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -54,8 +54,8 @@ def publish(run_dir: Path, name: str, dest: Path, extra: dict[str, Any] | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry."""
-    parser = argparse.ArgumentParser(prog="python -m model_core.train.publish",
-                                     description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m model_core.train.publish",
+                           description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="an `mdn train` output folder")
     parser.add_argument("--name", required=True, help="shipped model name, e.g. masked or baseline")
     parser.add_argument("--to", type=Path, required=True, dest="dest",

@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -202,29 +200,23 @@ def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunP
     bar = tqdm(total=cfg.iterations, initial=state.iteration, disable=not progress or rank != 0,
                dynamic_ncols=True, desc=f"{cfg.preset}/{cfg.model_size}")
     data = batches(cfg, paths.data_dir, state.iteration, rank, world)
+    last = time.monotonic()
     try:
-        _steps(state, net, cfg, paths, rank, device, precision, log, val_images, data, bar)
+        while state.iteration < cfg.iterations:
+            clean = next(data).to(device, non_blocking=True)
+            gen = step_generator(cfg, state.iteration, rank, device)
+            loss = train_step(state, net, clean, cfg, gen, precision)
+            state.iteration += 1
+            now = time.monotonic()
+            state.elapsed += now - last
+            last = now
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{state.scheduler.get_last_lr()[0]:.1e}")
+            if rank == 0:
+                _periodic(state, cfg, paths, device, precision, log, val_images, loss)
     finally:
         data.close()  # stops the DataLoader workers now, also after an error
     bar.close()
-
-
-def _steps(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunPaths, rank: int,
-           device: torch.device, precision: str, log: CsvLog | None,
-           val_images: list[np.ndarray] | None, data: Iterator[Tensor], bar: tqdm) -> None:
-    last = time.monotonic()
-    while state.iteration < cfg.iterations:
-        clean = next(data).to(device, non_blocking=True)
-        gen = step_generator(cfg, state.iteration, rank, device)
-        loss = train_step(state, net, clean, cfg, gen, precision)
-        state.iteration += 1
-        now = time.monotonic()
-        state.elapsed += now - last
-        last = now
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{state.scheduler.get_last_lr()[0]:.1e}")
-        if rank == 0:
-            _periodic(state, cfg, paths, device, precision, log, val_images, loss)
 
 
 def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torch.device,
