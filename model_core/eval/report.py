@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from model_core.eval.protocol import Row
 from model_core.fileio import atomic_write_bytes
@@ -121,12 +122,16 @@ def write_markdown(rows: Sequence[Row], path: str | Path, overwrite: bool = Fals
 
 
 def plot_png(rows: Sequence[Row], dpi: int = 110) -> bytes:
-    """PSNR against noise level, as the paper's figure: a PNG image.
+    """:func:`plot_figure` encoded as a PNG image."""
+    buffer = io.BytesIO()
+    plot_figure(rows).savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def plot_figure(rows: Sequence[Row]) -> Any:
+    """PSNR against noise level, as the paper's figure (a matplotlib ``Figure``).
 
     One subplot per (data set, noise type), data sets as rows; one line per method.
-
-    Returns:
-        The encoded PNG.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -148,6 +153,7 @@ def plot_png(rows: Sequence[Row], dpi: int = 110) -> bytes:
                 if points:
                     ax.plot(*zip(*points, strict=True), marker="o", ms=3.5, color=f"C{k % 10}",
                             label=method)
+            _level_axis(ax, sorted({r.level for r in rows if (r.dataset, r.noise) == (dataset, kind)}))
             ax.set_title(f"{dataset}: {kind}", fontsize=9)
             ax.set_xlabel("level", fontsize=8)
             ax.set_ylabel("PSNR (dB)", fontsize=8)
@@ -159,9 +165,21 @@ def plot_png(rows: Sequence[Row], dpi: int = 110) -> bytes:
         legend.update(zip(labels, handles, strict=True))
     fig.legend(list(legend.values()), list(legend), loc="outside lower center",
                ncols=min(len(methods), 6), fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return fig
+
+
+def _level_axis(ax: Any, levels: list[float]) -> None:
+    """Ticks at the measured levels, written as short as they read (0.02, not 0.02000).
+
+    Matplotlib's automatic ticks around one or two levels are long crowded offsets; the
+    paper's grids have at most a handful of levels per noise, so each gets its own tick.
+    """
+    if not levels or len(levels) > 8:
+        return
+    ax.set_xticks(levels, [f"{v:g}" for v in levels])
+    if len(levels) == 1:
+        pad = abs(levels[0]) * 0.5 or 1.0
+        ax.set_xlim(levels[0] - pad, levels[0] + pad)
 
 
 def write_plot(rows: Sequence[Row], path: str | Path, overwrite: bool = False) -> Path:

@@ -32,6 +32,7 @@ from model_core.eval import (
     write_plot,
 )
 from model_core.eval.cli import main
+from model_core.eval.report import plot_figure
 from model_core.imageio import write_image
 from model_core.network import SwinIRConfig, build_model
 from model_core.network.checkpoint import save_weights
@@ -242,6 +243,15 @@ def test_reports_are_written_once(tmp_path: Path) -> None:
     assert "| gaussian:25 | 22.50 / 0.5000 | **23.50** / 0.5000 |" in paths[1].read_text()
     assert paths[2].read_bytes().startswith(b"\x89PNG") and paths[2].stat().st_size > 5000
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_plot_ticks_are_the_measured_levels() -> None:
+    rows = sample_rows() + [Row("Set", "salt-pepper", 0.002, "noisy", 30.0, 0.9, 2)]
+    axes = {ax.get_title(): ax for ax in plot_figure(rows).axes}
+    ticks = {title: [t.get_text() for t in ax.get_xticklabels()] for title, ax in axes.items()}
+    assert ticks == {"Set: gaussian": ["15", "25"], "Set: poisson": ["2.5"], "Set: salt-pepper": ["0.002"]}
+    low, high = axes["Set: salt-pepper"].get_xlim()
+    assert low < 0.002 < high and high - low == pytest.approx(0.002)
 
 
 def test_markdown_has_one_table_per_dataset() -> None:
