@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
 from mdn_gui.scripted import ScriptedStart, close_window, report
 from mdn_gui.state import MAX_PASSES, MAX_SEED, VIEW_MODES
-from model_core.argparsing import int_in
+from model_core.argparsing import OneLineParser, int_in
 
 if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="mdn-gui", description="Before/after workbench for masked-training denoisers."
     )
     source = p.add_mutually_exclusive_group()

@@ -52,21 +52,31 @@ class MaskView(QWidget):
         self.block.setPageStep(1)
         self.block.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.block.setToolTip("Swin block (each has its own random keep-map)")
+        self.block_label = QLabel(self)
+        # 1-based, as the heatmap's title and the info text count heads and blocks.
         self.head = QSpinBox(self)
         self.head.setPrefix("head ")
+        self.head.setRange(1, 1)
         self.head.setToolTip("Attention head shown in the heatmap")
         self.info = QLabel(self)
         self.info.setWordWrap(True)
         orphans = OrphanCatcher()  # pyqtgraph's menus get this widget as owner
         self._build_graphics()
         orphans.adopt(self)
+        # The block slider has a row of its own: next to the mode and head pickers a narrow
+        # dock squeezed it to a few pixels.
         controls = QHBoxLayout()
-        controls.addWidget(self.mode)
-        controls.addWidget(QLabel("Block"))
-        controls.addWidget(self.block, 1)
+        controls.addWidget(self.mode, 1)
         controls.addWidget(self.head)
+        self.block_row = QWidget(self)
+        blocks = QHBoxLayout(self.block_row)
+        blocks.setContentsMargins(0, 0, 0, 0)
+        blocks.addWidget(QLabel("Block", self.block_row))
+        blocks.addWidget(self.block, 1)
+        blocks.addWidget(self.block_label)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
+        layout.addWidget(self.block_row)
         layout.addWidget(self.info)
         # Stacked: the plot docks are tall and narrow.
         layout.addWidget(self.main_view, 3)
@@ -104,9 +114,12 @@ class MaskView(QWidget):
         self.heat_plot.setAspectLocked(True)
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.heat_plot.addItem(self.heat_item)
-        self.heat_bar = pg.ColorBarItem(values=(0, 1), colorMap="inferno", interactive=False)
+        # Below the plot, not beside it: beside it, a narrow dock cut its numbers off.
+        self.heat_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap="inferno", interactive=False, orientation="horizontal"
+        )
         self.heat_bar.setImageItem(self.heat_item)
-        self.heat_view.addItem(self.heat_bar, row=0, col=1)
+        self.heat_view.addItem(self.heat_bar, row=1, col=0)
 
     # ------------------------------------------------------------------ what to show
 
@@ -150,7 +163,7 @@ class MaskView(QWidget):
 
     def _attention_ready(self, view: AttentionView) -> None:
         self.attention = view
-        self.head.setRange(0, view.weights.shape[0] - 1)
+        self.head.setRange(1, view.weights.shape[0])
         if self.current_mode() == "attention":
             self.refresh()
 
@@ -163,6 +176,10 @@ class MaskView(QWidget):
             self.block.blockSignals(True)
             self.block.setRange(0, record.num_blocks - 1)
             self.block.blockSignals(False)
+        total = self.block.maximum() + 1 if record is not None and record.num_blocks else 0
+        self.block_label.setText(f"{self.block.value() + 1} / {total}" if total else "-")
+        # Only keep-maps and attention depend on the block.
+        self.block_row.setVisible(mode in ("keep", "attention"))
         # The heatmap view shows attention weights, or the std map in place of the image.
         self.heat_view.setVisible(mode in ("attention", "std"))
         self.main_view.setVisible(mode != "std")
@@ -249,7 +266,7 @@ class MaskView(QWidget):
                 "Click a pixel (here or in the comparison view) to see where its token attends."
             )
             return
-        head = min(self.head.value(), view.weights.shape[0] - 1)
+        head = min(self.head.value() - 1, view.weights.shape[0] - 1)
         weights = view.weights[head]
         inside = (view.key_rows < noisy.shape[0]) & (view.key_cols < noisy.shape[1])
         top = max(float(weights.max()), 1e-6)

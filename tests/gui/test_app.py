@@ -140,6 +140,17 @@ def test_bad_numbers_are_usage_errors(options: str, capsys: pytest.CaptureFixtur
     assert error.startswith("mdn-gui: error:") and options.split()[0] in error
 
 
+@pytest.mark.parametrize("options", ["--bogus", "--as-noisy", "--model zzz", "--seed x", "--size 10x10"])
+def test_usage_errors_are_one_line(options: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(options.split())
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mdn-gui: error:"), captured.err
+    assert "--help" in lines[0] and not captured.out
+
+
 def test_limits_of_the_numbers_are_accepted() -> None:
     args = parse_args("--passes 64 --seed 2147483647 --size 8192x100 --attn-mask 0.95".split())
     assert (args.passes, args.seed, args.size, args.attn_ratio) == (64, 2**31 - 1, "8192x100", 0.95)

@@ -178,16 +178,21 @@ def test_mask_view_shows_keep_maps_input_mask_std_and_attention(qtbot, session: 
     assert view.block.maximum() == 3
     view.block.setValue(1)
     assert "block 2 of 4" in view.info.text() and "kept" in view.info.text()
+    assert view.block_label.text() == "2 / 4" and view.block_row.isVisibleTo(view)
     shown = view.image_item.image
     assert shown is not None and shown.shape == (64, 64, 3)
     view.set_mode("input")
     assert "kept" in view.info.text()
+    assert not view.block_row.isVisibleTo(view)  # the input mask has no blocks
     view.set_mode("std")
     assert view.heat_item.image.shape == (64, 64) and "standard deviation" in view.info.text()
     with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT):
         view.set_pixel(20, 10)
     assert view.current_mode() == "attention" and "Pixel x 20, y 10" in view.info.text()
     assert view.heat_item.image.shape == (4, 4)
+    # Heads count from 1, as the info text counts blocks.
+    assert view.head.minimum() == 1 and view.head.maximum() >= 1
+    assert view.block_row.isVisibleTo(view)
 
 
 def test_block_description_names_groups_and_shifts() -> None:
