@@ -194,7 +194,23 @@ def _training_card(raw: Any) -> dict[str, Any] | None:
         card["train_config"] = train_config
     if isinstance(raw.get("iteration"), int):
         card["iterations"] = raw["iteration"]
+        # A run fine-tuned with --init carries the stages before it: the totals count them.
+        history = _earlier_stages(raw.get("history"))
+        if history:
+            card["history"] = history
+            card["total_iterations"] = raw["iteration"] + sum(stage["iterations"] for stage in history)
     return card
+
+
+def _earlier_stages(text: Any) -> list[dict[str, Any]]:
+    """The earlier training stages a checkpoint lists (JSON text); [] where it lists none or garbles them."""
+    try:
+        stages = json.loads(text) if isinstance(text, str) else []
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(stages, list):
+        return []
+    return [s for s in stages if isinstance(s, dict) and isinstance(s.get("iterations"), int)]
 
 
 def _shape(state: dict[str, Tensor], key: str, ndim: int) -> tuple[int, ...]:

@@ -220,6 +220,23 @@ def test_training_checkpoint_loads_its_ema_weights_and_training_config(tmp_path)
     torch.testing.assert_close(loaded.model.conv_first.weight, state.ema.conv_first.weight)
 
 
+@pytest.mark.parametrize("history", ["not json", "{}", "[1, {\"iterations\": \"3\"}]", "[[[[", "null"])
+def test_training_checkpoint_with_a_garbled_history_still_loads(tmp_path, history):
+    from model_core.train.config import TrainConfig
+    from model_core.train.loop import new_state, save_checkpoint
+
+    cfg = TrainConfig.preset_config("masked", model_size="tiny")
+    state = new_state(cfg, torch.device("cpu"))
+    state.iteration = 5
+    path = tmp_path / "last.ckpt"
+    save_checkpoint(state, cfg, path)
+    payload = torch.load(path, weights_only=True)
+    payload["history"] = history
+    torch.save(payload, path)
+    card = load_weights(path).card
+    assert card["iterations"] == 5 and "total_iterations" not in card and "history" not in card
+
+
 @pytest.mark.parametrize("ratio", ["abc", None, True, 5.0, -0.5, [0.5]])
 def test_card_with_a_bad_training_ratio_falls_back_to_the_paper(ratio, caplog):
     from model_core.weights import PAPER_ATTN_MASK_RATIO, training_attn_mask_ratio

@@ -236,6 +236,10 @@ def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
     assert card["history"][0]["seed"] == 0 and card["train_config"]["warmup"] == 2
     assert card["iterations"] == 4 and card["total_iterations"] == 7
     assert card["total_patches_seen"] == 7 * 2
+    # So does its checkpoint, as `mdn info last.ckpt` shows it.
+    ckpt_card = load_weights(second / "last.ckpt").card
+    assert ckpt_card["iterations"] == 4 and ckpt_card["total_iterations"] == 7
+    assert [stage["iterations"] for stage in ckpt_card["history"]] == [3]
 
 
 def _free_port() -> int:
