@@ -1,17 +1,87 @@
-"""Shared pieces of mdn's command lines: one-line usage errors and checked number types."""
+"""Shared pieces of mdn's command lines: one-line errors and checked argument types."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+import logging
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
+
+USAGE_STATUS = 2
+DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: CUDA when available)"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+class UsageError(ValueError):
+    """A bad option value or combination found after parsing; reported as argparse's are (status 2)."""
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line."""
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(USAGE_STATUS, usage_line(self.prog, message) + "\n")
+
+
+def usage_line(prog: str, message: str) -> str:
+    """The one-line report of a usage error, e.g. ``mdn noise: error: ... (see 'mdn noise --help')``."""
+    return f"{prog}: error: {message} (see '{prog} --help')"
+
+
+def describe_error(exc: BaseException) -> str:
+    """The first line of an error's message, :func:`printable`; OS errors without ``[Errno N]``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    else:
+        text = str(exc)
+    lines = text.strip().splitlines()
+    return printable(lines[0]) if lines else type(exc).__name__
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: file-name bytes that are not UTF-8 (surrogates) become ``\\udcXX``.
+
+    Printing them as they are fails on a strict stream (``PYTHONIOENCODING=utf-8``, pipes
+    under some locales), after the work is done.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _WarningLines(logging.Handler):
+    """Prints warnings and log records as ``<prog>: warning: ...`` lines, each text once."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(logging.WARNING)
+        self.prog = prog
+        self.shown: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.show(record.getMessage())
+
+    def show(self, message: Warning | str, *_: Any, **__: Any) -> None:
+        """Print one warning (the signature of :func:`warnings.showwarning`)."""
+        text = describe_error(message) if isinstance(message, Warning) else printable(str(message))
+        if text not in self.shown:
+            self.shown.add(text)
+            print(f"{self.prog}: warning: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Within the block, show warnings and model_core's log records as one line each, once."""
+    lines = _WarningLines(prog)
+    logger = logging.getLogger("model_core")
+    logger.addHandler(lines)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = lines.show
+            yield
+    finally:
+        logger.removeHandler(lines)
 
 
 def _integer(text: str) -> int:
@@ -58,6 +128,13 @@ def ratio(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+def device_name(text: str) -> str:
+    """argparse type: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether it exists is checked later)."""
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    return text
 
 
 def png_path(text: str) -> Any:

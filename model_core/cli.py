@@ -8,8 +8,9 @@ runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn tr
 ``mdn eval`` are added that way, each one line in :func:`builtin_commands`.
 :func:`register` adds a command at run time (plugins, tests).
 
-Errors the user can fix (bad files, bad values) end the program with one line on stderr and a
-non-zero exit status; set ``MDN_TRACEBACK=1`` to see the traceback instead.
+Errors the user can fix (bad files, bad values) end the program with one line on stderr,
+``mdn <command>: error: ...``, and a non-zero exit status (2 for usage errors, as argparse's);
+set ``MDN_TRACEBACK=1`` to see the traceback instead. Warnings are one line each, shown once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,21 @@ from typing import Any
 
 from tqdm import tqdm
 
-from model_core.argparsing import OneLineParser, non_negative_int, positive_int, ratio
+from model_core.argparsing import (
+    DEVICE_HELP,
+    USAGE_STATUS,
+    OneLineParser,
+    UsageError,
+    describe_error,
+    device_name,
+    non_negative_int,
+    one_line_warnings,
+    positive_int,
+    printable,
+    ratio,
+    usage_line,
+)
+from model_core.fileio import check_writable_folder
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
@@ -97,15 +112,18 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
                         help="drop this share of input pixels first (a demo; default 0)")
     parser.add_argument("--passes", type=positive_int, default=1, metavar="N",
                         help="average N passes with different masks (default 1)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed of the masks")
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
+                        help="seed of the masks (default 0)")
     parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
                         help="tile side in pixels; 0 = whole image at once (default 256)")
-    parser.add_argument("--overlap", type=non_negative_int, default=32, metavar="P",
-                        help="overlap of neighbouring tiles (default 32)")
-    parser.add_argument("--precision", default="fp32", metavar="P",
-                        help="fp32, bf16 or auto (bf16 on CUDA) (default fp32)")
-    parser.add_argument("--device", default=None, metavar="D",
-                        help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+    parser.add_argument("--overlap", type=non_negative_int, default=None, metavar="P",
+                        help="overlap of neighbouring tiles (default: 32, or a quarter of a "
+                             "tile under 128)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), metavar="P",
+                        help="fp32, bf16 or auto: bf16 where the hardware runs it natively "
+                             "(default fp32)")
+    parser.add_argument("--device", type=device_name, default=None, metavar="D",
+                        help=DEVICE_HELP)
     parser.add_argument("--save-std", action="store_true",
                         help="also write <stem>_std.png, the 16-bit per-pixel std over passes "
                              "(in image units, not rescaled); needs --passes 2 or more")
@@ -118,15 +136,14 @@ def _run_denoise(args: argparse.Namespace) -> int:
     # The engine pulls in torch; imported here so the light commands start fast.
     from model_core.engine import Engine, RunSettings
 
-    if args.save_std and args.passes < 2:
-        raise CliError("--save-std needs --passes 2 or more")
+    overlap = _check_denoise_options(args)
     jobs = _output_names(args.images, args.output)
     engine = Engine.from_file(resolve_weights(args.weights), device=args.device)
     ratio = args.attn_mask if args.attn_mask is not None else training_attn_mask_ratio(engine.card)
     settings = RunSettings(
         attn_mask_ratio=ratio, input_mask_ratio=args.input_mask, passes=args.passes,
-        seed=args.seed, tile=args.tile, overlap=args.overlap, precision=args.precision)
-    args.output.mkdir(parents=True, exist_ok=True)
+        seed=args.seed, tile=args.tile, overlap=overlap, precision=args.precision)
+    _prepare_folder(args.output)
     failed = 0
     with tqdm(jobs, unit="image", disable=None, file=sys.stderr) as bar:
         for src, dst in bar:
@@ -134,8 +151,30 @@ def _run_denoise(args: argparse.Namespace) -> int:
                 _denoise_one(engine, src, dst, settings, args, bar)
             except (ValueError, OSError) as exc:
                 failed += 1
-                tqdm.write(f"{PROG}: skipping {src}: {_one_line(exc)}", file=sys.stderr)
+                message = f"{PROG} denoise: skipping {printable(str(src))}: {describe_error(exc)}"
+                tqdm.write(message, file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_denoise_options(args: argparse.Namespace) -> int:
+    """Reject option combinations that cannot work; return the tile overlap to use."""
+    if args.save_std and args.passes < 2:
+        raise UsageError("--save-std needs --passes 2 or more")
+    overlap = args.overlap
+    if overlap is None:  # as mdn eval does: 32, less for small tiles
+        overlap = min(32, args.tile // 4) if args.tile else 32
+    if args.tile and overlap >= args.tile:
+        raise UsageError(f"--overlap ({overlap}) must be smaller than --tile ({args.tile})")
+    return overlap
+
+
+def _prepare_folder(folder: Path) -> None:
+    """Create the output folder if missing and check that files can be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    check_writable_folder(folder)
 
 
 def _output_names(images: Sequence[Path], folder: Path) -> list[tuple[Path, Path]]:
@@ -165,7 +204,7 @@ def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argpars
     write_image(dst, result.image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
     if args.save_std:
         write_image(std_path, result.std, bit_depth=16, overwrite=args.overwrite)
-    print(dst)
+    print(printable(str(dst)))
 
 
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
@@ -184,25 +223,34 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--type", required=True, choices=sorted(NOISE_TYPES), metavar="T",
                         help=f"noise type: {', '.join(sorted(NOISE_TYPES))}")
     parser.add_argument("--level", type=float, default=None, metavar="L",
-                        help="noise level (meaning depends on the type; default: the type's default)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed of the noise")
+                        help="noise level; its meaning and range depend on the type (see below)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
+                        help="seed of the noise (default 0)")
     parser.add_argument("--no-quantize", action="store_true",
                         help="keep the noisy values instead of rounding them to 8 bits")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "levels:\n" + "\n".join(
+        f"  {t.name}: {t.level_meaning}, {t.valid_range[0]:g} to {t.valid_range[1]:g} "
+        f"(default {t.default_level:g})" for t in NOISE_TYPES.values())
 
 
 def _run_noise(args: argparse.Namespace) -> int:
-    spec = NoiseSpec.parse(args.type if args.level is None else f"{args.type}:{args.level}")
+    try:
+        spec = NoiseSpec.parse(args.type if args.level is None else f"{args.type}:{args.level}")
+    except ValueError as exc:
+        raise UsageError(f"argument --level: {exc}") from None
     if args.output.is_dir():
         raise CliError(f"{args.output} is a folder; -o takes an image file name")
     if args.no_quantize and args.output.suffix.lower() not in (".png", ".tif", ".tiff"):
-        raise CliError("--no-quantize keeps 16 bits, which only PNG and TIFF hold; use a .png or .tif output")
+        raise UsageError("--no-quantize keeps 16 bits, which only PNG and TIFF hold; "
+                         "use a .png or .tif output")
     _refuse_existing([args.output], args.overwrite)
     loaded = read_image(args.image)
     noisy = apply_noise(loaded.rgb, spec, seed=args.seed, quantize=not args.no_quantize)
     depth = 16 if args.no_quantize else 8
     write_image(args.output, noisy, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
-    print(args.output)
+    print(printable(str(args.output)))
     return 0
 
 
@@ -257,7 +305,7 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"file: {info['file']}\nformat: {info['format']}\nparameters: {info['parameters']:,}")
+    print(f"file: {printable(info['file'])}\nformat: {info['format']}\nparameters: {info['parameters']:,}")
     summary = training_summary(loaded.card)
     if summary:
         print(f"training: {summary}")
@@ -311,21 +359,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _all_commands()
     delegated = {c.name: c.module for c in commands if c.module is not None}
+    prog = f"{PROG} {argv[0]}" if argv and argv[0] in {c.name for c in commands} else PROG
     try:
         if argv and argv[0] in delegated:
             return int(_import_command(argv[0], str(delegated[argv[0]])).main(argv[1:]))
-        args = build_parser(commands).parse_args(argv)
-        return int(args.handler(args))
+        with one_line_warnings(prog):
+            args = build_parser(commands).parse_args(argv)
+            return int(args.handler(args))
     except SystemExit as exc:  # argparse's --help and usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (CliError, ValueError, OSError) as exc:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
+        return _report(prog, exc)
+
+
+def _report(prog: str, exc: Exception) -> int:
+    """Print the one-line report of an error; return the exit status."""
+    if isinstance(exc, UsageError):
+        print(usage_line(prog, describe_error(exc)), file=sys.stderr)
+        return USAGE_STATUS
+    print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
+    return 1
 
 
 def _import_command(name: str, module: str) -> Any:
@@ -333,11 +391,6 @@ def _import_command(name: str, module: str) -> Any:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         raise CliError(f"'{PROG} {name}' is not available: {exc}") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Atomic file replacement shared by everything in mdn that writes results or weights."""
+"""Atomic file replacement, and a check that a folder takes new files, shared by everything in mdn
+that writes results or weights."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def check_writable_folder(folder: str | Path) -> None:
+    """Fail now, not after hours of work, if no file can be created in ``folder``.
+
+    Raises:
+        OSError: If a temporary file cannot be created there; the message names the folder.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:

@@ -193,8 +193,11 @@ def _open_pillow(path: Path) -> Iterator[Image.Image]:
         raise ImageReadError(f"cannot read image '{path}': not a recognised image format") from exc
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"cannot read image '{path}': too large ({exc})") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"cannot read image '{path}': it is a folder") from exc
     except _DECODE_ERRORS as exc:
-        raise ImageReadError(f"cannot read image '{path}': {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ImageReadError(f"cannot read image '{path}': {reason}") from exc
     with im:
         yield im
 

@@ -38,6 +38,7 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     Raises:
         FileNotFoundError: If the shipped model or the file does not exist (the message names
             the missing file).
+        IsADirectoryError: If the path is a folder.
         TypeError: If the argument is neither a string nor a path.
     """
     if not isinstance(name_or_path, str | os.PathLike):
@@ -49,6 +50,8 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
                                     f"(set {WEIGHTS_ENV} or pass a weights file)")
         return path
     path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a weights file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
     return path

@@ -16,14 +16,30 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from model_core.argparsing import OneLineParser, non_negative_int, png_path, positive_int, ratio
+from model_core.argparsing import (
+    DEVICE_HELP,
+    USAGE_STATUS,
+    OneLineParser,
+    UsageError,
+    describe_error,
+    device_name,
+    non_negative_int,
+    one_line_warnings,
+    png_path,
+    positive_int,
+    printable,
+    ratio,
+    usage_line,
+)
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
 from model_core.eval.protocol import EvalProgress, Row, evaluate
 from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
+from model_core.fileio import check_writable_folder
 from model_core.noise import NoiseSpec, default_grid
 from model_core.weights import SHIPPED_NAMES
 
@@ -51,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", action="append", type=_spec, metavar="TYPE:LEVEL",
                         help="noise to test (repeatable; default: the paper's 24-spec grid)")
     parser.add_argument("--limit", type=positive_int, metavar="N",
-                        help="use the first N files of each folder, sorted by name")
+                        help="use the first N files of each folder, sorted by name (default: all)")
     parser.add_argument("--attn-mask", type=ratio, metavar="R",
                         help="attention mask ratio of every network (default: each model's "
                              "training value from its card, else 0.75)")
@@ -62,8 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stochastic passes averaged by the networks (default 1)")
     parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
                         help="tile side of the networks; 0 = whole image (default 256)")
-    parser.add_argument("--device", default=None, metavar="D",
-                        help="cpu, cuda, cuda:N or auto (default: CUDA when available)")
+    parser.add_argument("--device", type=device_name, default=None, metavar="D", help=DEVICE_HELP)
     parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                         help="seed of the noise and the masks (default 0)")
     parser.add_argument("--json", required=True, type=Path, metavar="FILE",
@@ -88,7 +103,7 @@ def _build_methods(args: argparse.Namespace) -> list[Method]:
     labels = [label for label, _ in pairs]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise ValueError(f"two methods are labelled {', '.join(repeated)}; name them with LABEL=FILE")
+        raise UsageError(f"two methods are labelled {', '.join(repeated)}; name them with LABEL=FILE")
     methods = []
     for label, target in pairs:
         try:
@@ -101,8 +116,27 @@ def _build_methods(args: argparse.Namespace) -> list[Method]:
     return methods
 
 
+def _check_repeats(args: argparse.Namespace, specs: list[NoiseSpec]) -> None:
+    """Reject a data set name or a noise given twice (the results would mix them up)."""
+    for option, names in (("--data", [folder.name for folder in args.data]),
+                          ("--noise", [str(spec) for spec in specs])):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise UsageError(f"{option} names {', '.join(repeated)} more than once")
+
+
 def _outputs(args: argparse.Namespace) -> list[Path]:
     return [p for p in (args.json, args.markdown, args.plot) if p is not None]
+
+
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    """Fail before any work if an output is a folder, exists, or its folder takes no new file."""
+    for path in paths:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; --json, --markdown and --plot take file names")
+    check_writable(paths, overwrite)
+    for folder in dict.fromkeys(path.parent for path in paths):
+        check_writable_folder(folder)
 
 
 def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[NoiseSpec]) -> list[Row]:
@@ -116,7 +150,7 @@ def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[Noise
             bar.update(p.done - bar.n)
 
         def skipped(path: Path, reason: str) -> None:
-            tqdm.write(f"{PROG}: warning: skipping {path.name}: {reason}", file=sys.stderr)
+            tqdm.write(printable(f"{PROG}: warning: skipping {path.name}: {reason}"), file=sys.stderr)
 
         return evaluate(args.data, methods, specs, args.limit, args.seed, progress, on_skip=skipped)
 
@@ -124,21 +158,25 @@ def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[Noise
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the results; returns the exit status."""
     specs = list(args.noise) if args.noise else default_grid()
-    check_writable(_outputs(args), args.overwrite)
-    rows = _evaluate(args, _build_methods(args), specs)
+    _check_repeats(args, specs)
+    _check_outputs(_outputs(args), args.overwrite)
+    # Folder and file names that are not UTF-8 would fail every text output, after all the work.
+    rows = [replace(row, dataset=printable(row.dataset), method=printable(row.method))
+            for row in _evaluate(args, _build_methods(args), specs)]
     unread = sorted({row.dataset for row in rows if row.n_images == 0})
     if unread:
         raise ValueError(f"no image of {', '.join(unread)} could be read (see the warnings); "
                          "nothing written")
-    tables = markdown_tables(rows)
+    # Printed first, so that a failing write (disk full) does not lose the results.
+    sys.stdout.write(markdown_tables(rows))
+    sys.stdout.flush()
     write_json(rows, args.json, args.overwrite)
     if args.markdown is not None:
         write_markdown(rows, args.markdown, args.overwrite)
     if args.plot is not None:
         write_plot(rows, args.plot, args.overwrite)
-    sys.stdout.write(tables)
     for path in _outputs(args):
-        print(f"{PROG}: wrote {path}", file=sys.stderr)
+        print(f"{PROG}: wrote {printable(str(path))}", file=sys.stderr)
     return 0
 
 
@@ -153,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mdn eval`` with ``argv`` (default: the process arguments); returns the exit status."""
     try:
-        return run(build_parser().parse_args(argv))
+        with one_line_warnings(PROG):
+            return run(build_parser().parse_args(argv))
     except SystemExit as exc:  # --help and usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
@@ -162,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        lines = str(exc).strip().splitlines()
-        print(f"{PROG}: error: {lines[0] if lines else type(exc).__name__}", file=sys.stderr)
+        if isinstance(exc, UsageError):
+            print(usage_line(PROG, describe_error(exc)), file=sys.stderr)
+            return USAGE_STATUS
+        print(f"{PROG}: error: {describe_error(exc)}", file=sys.stderr)
         return 1

@@ -103,10 +103,13 @@ def list_images(folder: str | Path, limit: int | None = None) -> list[Path]:
             read still count towards the limit, so a limit always means the same files.
 
     Raises:
-        FileNotFoundError: If ``folder`` is not a folder.
+        FileNotFoundError: If ``folder`` does not exist.
+        NotADirectoryError: If ``folder`` is a file.
         ValueError: If it holds no image files, or ``limit`` is not positive.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise NotADirectoryError(f"{folder} is a file, not a data set folder")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such data set folder")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,9 +142,11 @@ def test_denoise_refuses_to_overwrite(tmp_path: Path, tiny_weights: Path,
 @pytest.mark.parametrize(("extra", "code", "needle"), [
     (["--attn-mask", "1.5"], 2, "--attn-mask"),  # named as the user typed it
     (["--passes", "0"], 2, "--passes"),
-    (["--passes", "1", "--save-std"], 1, "--save-std"),
-    (["--device", "nonsense"], 1, "nonsense"),
-    (["--device", "meta"], 1, "meta"),
+    (["--passes", "1", "--save-std"], 2, "--save-std"),  # usage errors exit 2, like argparse's
+    (["--device", "nonsense"], 2, "nonsense"),
+    (["--device", "meta"], 2, "meta"),
+    (["--precision", "fp64"], 2, "--precision"),
+    (["--tile", "16", "--overlap", "16"], 2, "--overlap"),
 ])
 def test_denoise_bad_options(tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str],
                              extra: list[str], code: int, needle: str) -> None:
@@ -221,7 +225,7 @@ def test_noise_output_must_be_a_file_that_holds_the_depth(
     base = ["noise", str(tmp_path / "clean.png"), "--type", "gaussian", "-o"]
     assert cli.main([*base, str(tmp_path), "--overwrite"]) == 1
     assert "is a folder" in one_line(capsys.readouterr().err)
-    assert cli.main([*base, str(tmp_path / "n.jpg"), "--no-quantize"]) == 1
+    assert cli.main([*base, str(tmp_path / "n.jpg"), "--no-quantize"]) == 2
     assert "PNG and TIFF" in one_line(capsys.readouterr().err) and not (tmp_path / "n.jpg").exists()
 
 
@@ -286,3 +290,117 @@ def test_attention_mask_defaults_to_the_models_training_value():
     assert training_attn_mask_ratio({"train_config": {"attn_mask_ratio": 0.0}}) == 0.0
     assert training_attn_mask_ratio({"train_config": {"attn_mask_ratio": 0.5}}) == 0.5
     assert training_attn_mask_ratio({}) == 0.75
+
+
+# --------------------------------------------------------------------------- messages of every command
+
+
+def test_errors_name_the_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["metrics", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
+    assert one_line(capsys.readouterr().err).startswith("mdn metrics: error: ")
+    assert cli.main(["info", str(tmp_path / "none.safetensors")]) == 1
+    assert one_line(capsys.readouterr().err).startswith("mdn info: error: ")
+
+
+def test_warnings_are_one_line_each_and_name_the_subcommand(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(args: object) -> int:
+        for _ in range(2):
+            warnings.warn("careful", RuntimeWarning, stacklevel=1)
+        warnings.warn("careful", RuntimeWarning, stacklevel=1)  # another line, the same message
+        logging.getLogger("model_core.fake").warning("a model card was ignored")
+        return 0
+
+    monkeypatch.setattr(cli, "_EXTRA_COMMANDS", [])
+    cli.register(cli.Command("warner", "warns", lambda p: None, run))
+    assert cli.main(["warner"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "mdn warner: warning: careful", "mdn warner: warning: a model card was ignored"]
+
+
+def test_denoise_default_overlap_fits_a_small_tile(tmp_path: Path, tiny_weights: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "a.png", picture())
+    assert cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights",
+                     str(tiny_weights), "--tile", "16", "--device", "cpu"]) == 0, capsys.readouterr().err
+
+
+def test_denoise_unwritable_output_folder_fails_before_any_work(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_image(tmp_path / "a.png", picture())
+    (tmp_path / "file").write_bytes(b"")
+    code = cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "file" / "out"),
+                     "--weights", str(tiny_weights), "--device", "cpu"])
+    err = one_line(capsys.readouterr().err)
+    assert code == 1 and "mdn denoise: error: cannot write to " in err and "[Errno" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_denoise_folder_where_no_file_can_be_created(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_image(tmp_path / "a.png", picture())
+    code = cli.main(["denoise", str(tmp_path / "a.png"), "-o", "/proc/self", "--weights",
+                     str(tiny_weights), "--device", "cpu"])
+    err = one_line(capsys.readouterr().err)
+    assert code == 1 and "error: cannot write to /proc/self" in err and "skipping" not in err
+
+
+def test_noise_level_out_of_range_is_a_usage_error(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "clean.png", picture())
+    for level in ("-5", "nan"):
+        assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(tmp_path / "n.png"),
+                         "--type", "gaussian", "--level", level]) == 2
+        err = one_line(capsys.readouterr().err)
+        assert err.startswith("mdn noise: error: argument --level: ") and "--help" in err
+    assert not (tmp_path / "n.png").exists()
+
+
+def test_a_folder_is_neither_an_image_nor_weights(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.png").mkdir()
+    assert cli.main(["metrics", str(tmp_path / "d.png"), str(tmp_path / "d.png")]) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "is a folder" in err and "[Errno" not in err
+    assert cli.main(["info", str(tmp_path)]) == 1
+    assert "is a folder" in one_line(capsys.readouterr().err)
+
+
+def test_help_texts_agree_between_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from model_core.eval.cli import build_parser as eval_parser
+
+    def option_help(parser: object, flag: str) -> str:
+        (action,) = [a for a in parser._actions if flag in a.option_strings]  # type: ignore[attr-defined]
+        return " ".join(action.help.split())
+
+    denoise = cli.build_parser()._subparsers._group_actions[0].choices["denoise"]  # type: ignore[union-attr]
+    assert option_help(denoise, "--device") == option_help(eval_parser(), "--device")
+    assert "(default 0)" in option_help(denoise, "--seed")
+    assert "bf16 on CUDA)" not in option_help(denoise, "--precision")  # auto also picks CPU bf16
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs file names that are not UTF-8")
+def test_file_names_that_are_not_utf8(tmp_path: Path, tiny_weights: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "caf\udce9.png"  # the Latin-1 byte 0xE9 in a UTF-8 system
+    write_image(odd, picture())
+    code = cli.main(["denoise", str(odd), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err  # written *and* reported, not "skipping" after the write
+    assert (tmp_path / "out" / "caf\udce9_denoised.png").is_file() and "_denoised.png" in captured.out
+    assert cli.main(["noise", str(odd), "-o", str(tmp_path / "n\udce9.png"), "--type", "gaussian"]) == 0
+    assert "n\\udce9.png" in capsys.readouterr().out
+
+
+def test_noise_help_gives_every_types_level(capsys: pytest.CaptureFixture[str]) -> None:
+    from model_core.noise import NOISE_TYPES
+
+    assert cli.main(["noise", "--help"]) == 0
+    text = capsys.readouterr().out
+    for kind in NOISE_TYPES.values():
+        assert f"{kind.name}: {kind.level_meaning}" in " ".join(text.split())
+    assert "jpeg: integer JPEG quality, 1 to 100 (default 30)" in text

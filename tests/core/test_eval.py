@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,3 +317,70 @@ def test_cli_usage_errors_are_one_line(
     assert ".png" in capsys.readouterr().err and not (tmp_path / "fig.txt").exists()
     assert main([*base, "--method", "nope"]) == 1
     assert "masked, baseline, noisy, bm3d, nlm" in capsys.readouterr().err
+
+
+def test_cli_checks_its_outputs_before_any_work(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--data", str(data), "--method", "noisy", "--noise", "gaussian:25", "--no-progress"]
+    assert main([*base, "--json", str(tmp_path), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is a folder" in err
+    if Path("/proc/self").is_dir():  # a folder where no file can be created, even by root
+        assert main([*base, "--json", "/proc/self/r.json"]) == 1
+        err = capsys.readouterr().err
+        assert "cannot write to /proc/self" in err and "[Errno" not in err and "|" not in err
+
+
+def test_cli_prints_the_results_even_when_writing_fails(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("model_core.eval.cli.write_json", disk_full)
+    argv = ["--data", str(data), "--method", "noisy", "--noise", "gaussian:25", "--no-progress",
+            "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "| gaussian:25 |" in captured.out  # the hours of work are not lost
+    assert captured.err.strip() == "mdn eval: error: No space left on device"
+
+
+def test_cli_repeated_labels_are_a_usage_error(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--data", str(data), "--method", "noisy", "--method", "noisy", "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "labelled noisy" in err and "--help" in err
+    assert main([*argv[:4], "--device", "gpu", "--json", str(tmp_path / "r.json")]) == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs file names that are not UTF-8")
+def test_cli_data_set_name_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = make_folder(tmp_path, "caf\udce9", ["a"])
+    out = tmp_path / "r.json"
+    argv = ["--data", str(folder), "--method", "noisy", "--noise", "gaussian:25", "--no-progress",
+            "--json", str(out), "--markdown", str(tmp_path / "r.md"), "--plot", str(tmp_path / "r.png")]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "caf\\udce9" in capsys.readouterr().out and json.loads(out.read_text())[0]["n_images"] == 1
+    assert "caf\\udce9" in (tmp_path / "r.md").read_text() and (tmp_path / "r.png").is_file()
+
+
+def test_a_file_is_not_a_data_set(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match=r"a\.png is a file, not a data set folder"):
+        list_images(tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError, match="no such data set folder"):
+        list_images(tmp_path / "missing")
+
+
+def test_cli_repeated_data_sets_or_noises_are_usage_errors(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--method", "noisy", "--json", str(tmp_path / "r.json")]
+    assert main([*base, "--data", str(data), "--data", str(data)]) == 2
+    assert "--data" in capsys.readouterr().err
+    assert main([*base, "--data", str(data), "--noise", "gaussian:5", "--noise", "gaussian:5.0"]) == 2
+    assert "gaussian:5" in capsys.readouterr().err and not (tmp_path / "r.json").exists()

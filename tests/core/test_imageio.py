@@ -220,7 +220,7 @@ def test_truncated_file(tmp_path: Path, ext: str) -> None:
 
 def test_directory_is_not_an_image(tmp_path: Path) -> None:
     (tmp_path / "d.png").mkdir()
-    with pytest.raises(ImageReadError):
+    with pytest.raises(ImageReadError, match=r"d\.png': it is a folder$"):
         read_image(tmp_path / "d.png")
 
 
