@@ -220,7 +220,7 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, metavar="IMAGE", help="clean image")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                         help="noisy image to write (8-bit when quantised, else 16-bit PNG/TIFF)")
-    parser.add_argument("--type", required=True, choices=sorted(NOISE_TYPES), metavar="T",
+    parser.add_argument("--type", required=True, type=_noise_kind, metavar="T",
                         help=f"noise type: {', '.join(sorted(NOISE_TYPES))}")
     parser.add_argument("--level", type=float, default=None, metavar="L",
                         help="noise level; its meaning and range depend on the type (see below)")
@@ -233,6 +233,14 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "levels:\n" + "\n".join(
         f"  {t.name}: {t.level_meaning}, {t.valid_range[0]:g} to {t.valid_range[1]:g} "
         f"(default {t.default_level:g})" for t in NOISE_TYPES.values())
+
+
+def _noise_kind(text: str) -> str:
+    """argparse type: a noise type in any spelling ``mdn eval --noise`` takes (``salt_pepper``)."""
+    try:
+        return NoiseSpec.parse(text).kind
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_noise(args: argparse.Namespace) -> int:
@@ -371,10 +379,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (mdn info x | head -1): nothing to report
+        _silence_stdout()
+        return 1
     except (CliError, ValueError, OSError) as exc:
         if os.environ.get(TRACEBACK_ENV):
             raise
         return _report(prog, exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not fail on the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _report(prog: str, exc: Exception) -> int:

@@ -404,3 +404,32 @@ def test_noise_help_gives_every_types_level(capsys: pytest.CaptureFixture[str]) 
     for kind in NOISE_TYPES.values():
         assert f"{kind.name}: {kind.level_meaning}" in " ".join(text.split())
     assert "jpeg: integer JPEG quality, 1 to 100 (default 30)" in text
+
+
+def test_noise_type_takes_the_spellings_eval_takes(tmp_path: Path) -> None:
+    write_image(tmp_path / "clean.png", picture(16, 16))
+    for spelling in ("salt_pepper", "Salt-Pepper"):
+        out = tmp_path / f"{spelling}.png"
+        assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(out), "--type", spelling,
+                         "--level", "0.2"]) == 0
+        assert (read_image(out).rgb != read_image(tmp_path / "clean.png").rgb).any()
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone away (``mdn info x | head -1``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def test_a_closed_pipe_ends_quietly(tiny_weights: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(["info", str(tiny_weights)]) == 1
+    assert capsys.readouterr().err == ""
