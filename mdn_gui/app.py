@@ -207,7 +207,7 @@ def apply_arguments(w: MainWindow, args: argparse.Namespace) -> bool:
     ok = True
     session = w.session
     if args.weights is not None and args.model not in ("masked", "baseline"):
-        ok = w.open_path(args.weights)
+        ok = w.open_path(args.weights, weights=True)
     noise: dict[str, object] = {}
     if args.noise:
         from model_core.noise import NoiseSpec

@@ -26,7 +26,7 @@ from mdn_gui.jobs import (
     SweepJob,
     SweepPoint,
 )
-from mdn_gui.state import NETWORK_MODELS
+from mdn_gui.state import NETWORK_MODELS, NoiseSettings, RunRecord
 from model_core.engine import AttentionView
 from model_core.noise import NOISE_TYPES
 
@@ -83,6 +83,9 @@ class AnalysisController(QObject):
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
         worker.progressed.connect(self._on_progress)
+        self._noise_kind = self.doc.noise.kind
+        self.doc.source_changed.connect(self._source_changed)
+        self.doc.noise_changed.connect(self._noise_changed)
 
     # ------------------------------------------------------------------ sweeps
 
@@ -150,6 +153,23 @@ class AnalysisController(QObject):
             self.session.board.cancel(SWEEP)
             self._end_sweep("Sweep cancelled.")
 
+    def _source_changed(self) -> None:
+        """A new image: the sweeps of the old one would pass for this one's."""
+        self.cancel_sweep()
+        for kind in ("attention", "noise"):
+            if self.doc.sweeps[kind]:
+                self.doc.clear_sweep(kind)
+
+    def _noise_changed(self, noise: NoiseSettings) -> None:
+        """Another noise type: the level sweep's axis is that type's level, its curves were not."""
+        if noise.kind == self._noise_kind:
+            return
+        self._noise_kind = noise.kind
+        if self.sweeping == "noise":
+            self.cancel_sweep()
+        if self.doc.sweeps["noise"]:
+            self.doc.clear_sweep("noise")
+
     @property
     def sweeping(self) -> str | None:
         """Kind of the running sweep, or None."""
@@ -197,28 +217,34 @@ class AnalysisController(QObject):
         networks = catalog.networks()
         return networks[0] if networks else None
 
-    def probe_attention(self, pixel: tuple[int, int], block: int) -> int | None:
-        """Compute the attention of ``pixel`` (y, x) in ``block`` in the background."""
-        noisy, choice = self.doc.noisy, self.attention_model()
-        if noisy is None or choice is None:
+    def probe_attention(
+        self, pixel: tuple[int, int], block: int, record: RunRecord | None = None
+    ) -> int | None:
+        """Compute the attention of ``pixel`` (y, x) in ``block`` in the background.
+
+        Args:
+            pixel: (y, x) of the query.
+            block: Swin block index.
+            record: The run whose keep-maps are shown: its network and ratio are probed, so
+                that the block exists (default: the selected network, else any).
+        """
+        noisy = self.doc.noisy
+        settings = replace(self.session.run_settings(), focus=None, probe_blocks=())
+        if record is not None and record.weights is not None:
+            model = ModelRef(record.model, record.weights, cat.LABELS.get(record.model, record.model))
+            settings = replace(settings, attn_mask_ratio=record.attn_ratio)
+        else:
+            choice = self.attention_model()
+            model = None if choice is None else self.session.catalog.ref(choice)
+            if choice is not None and choice != self.doc.model.model:
+                ratio = cat.training_ratio(choice, self.session.catalog.path(choice))
+                settings = replace(settings, attn_mask_ratio=ratio)
+        if noisy is None or model is None:
             self.attention_failed.emit("Attention needs an image and a network.")
             return None
-        settings = replace(self.session.run_settings(), focus=None, probe_blocks=())
-        if choice != self.doc.model.model:
-            settings = replace(
-                settings, attn_mask_ratio=cat.training_ratio(choice, self.session.catalog.path(choice))
-            )
         self._attention_gen = self.session.board.issue(ATTENTION)
         self.session.backend.submit(
-            AttentionJob(
-                self._attention_gen,
-                self.session.catalog.ref(choice),
-                noisy,
-                pixel,
-                block,
-                settings,
-                self.doc.model.device,
-            )
+            AttentionJob(self._attention_gen, model, noisy, pixel, block, settings, self.doc.model.device)
         )
         return self._attention_gen
 

@@ -14,6 +14,9 @@ from mdn_gui.workers import WorkerThread
 from model_core.noise import NoiseSpec, apply_noise
 
 GUI_NOISE_BUDGET_S = 0.05
+# Cost assumed for a noise type never applied yet: above about half a megapixel the first
+# application goes to the worker too (Poisson on a 54 MP photo took seconds).
+FIRST_GUESS_S_PER_PIXEL = 1e-7
 
 
 class NoiseCost:
@@ -23,8 +26,8 @@ class NoiseCost:
         self._seconds_per_pixel: dict[str, float] = {}
 
     def predict(self, kind: str, pixels: int) -> float:
-        """Expected seconds (0 when never measured: the first call measures it)."""
-        return self._seconds_per_pixel.get(kind, 0.0) * pixels
+        """Expected seconds (a first guess when never measured: the first call measures it)."""
+        return self._seconds_per_pixel.get(kind, FIRST_GUESS_S_PER_PIXEL) * pixels
 
     def record(self, kind: str, pixels: int, seconds: float) -> None:
         self._seconds_per_pixel[kind] = seconds / max(pixels, 1)
@@ -69,6 +72,11 @@ class NoisePreview(QObject):
         self.cost.record(noise.kind, pixels, time.perf_counter() - start)
         self.deliver(noisy)
         return True
+
+    @property
+    def pending(self) -> bool:
+        """Whether a noisy image is being computed in the worker."""
+        return self._pending is not None
 
     def cancel(self) -> None:
         """Forget a queued request."""

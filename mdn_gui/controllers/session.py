@@ -82,6 +82,8 @@ class SessionController(QObject):
         # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
         self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
         self._active: dict[str, int] = {}
+        # Runs asked for while the noisy image is computed: (choice, attn_ratio), started on arrival.
+        self._deferred: list[tuple[str | None, float | None]] = []
         self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy, parent=self)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -117,6 +119,7 @@ class SessionController(QObject):
     ) -> None:
         """Make ``image`` the session's source."""
         self.cancel()
+        self.noise_preview.cancel()  # the old image's noise must not land on the new one
         self.doc.set_source(name, image, noisy=noisy, path=path)
         if noisy:
             self._noisy_changed()
@@ -179,7 +182,10 @@ class SessionController(QObject):
         self.request_metrics(NOISY)
         for key in self.doc.result_keys():
             self.request_metrics(key)
-        if self.auto_run:
+        deferred, self._deferred = self._deferred, []
+        for choice, ratio in deferred:
+            self.run_now(choice, attn_ratio=ratio)
+        if self.auto_run and not deferred:
             self.schedule_run()
 
     def request_metrics(self, key: str) -> None:
@@ -261,11 +267,18 @@ class SessionController(QObject):
     def run_now(self, choice: str | None = None, *, attn_ratio: float | None = None) -> int | None:
         """Start a run now; returns its generation, or None when it cannot start.
 
+        While the noisy image is being computed the run waits (None) and starts when it lands.
+
         Args:
             choice: Model to run (default: the selected one).
             attn_ratio: Override of the attention-mask ratio (default: the settings').
         """
         self._debounce.stop()
+        if self.noise_preview.pending:  # the input is about to change: run on the new one
+            if (choice, attn_ratio) not in self._deferred:
+                self._deferred.append((choice, attn_ratio))
+            self.message.emit("The run starts when the noisy image is ready.")
+            return None
         choice = choice or self.doc.model.model
         noisy = self.doc.noisy
         if noisy is None:
@@ -322,9 +335,13 @@ class SessionController(QObject):
             self._finish(channel, remove_partial=True)
 
     def cancel(self) -> None:
-        """The Cancel button: stop runs and slow noise."""
+        """The Cancel button: stop runs, and forget runs waiting for the noisy image.
+
+        Noise being computed still lands: the panel already shows its settings, and the
+        models need an input that matches them.
+        """
+        self._deferred.clear()
         self.cancel_runs()
-        self.noise_preview.cancel()
 
     @property
     def running(self) -> bool:

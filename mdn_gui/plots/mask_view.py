@@ -13,6 +13,7 @@ from mdn_gui.compose import overlay_mask
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.state import MODEL_LAYERS, RunRecord
 from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
+from mdn_gui.views.theme import plot_background, plot_foreground
 from model_core.engine import AttentionView
 
 MODES = {
@@ -144,14 +145,14 @@ class MaskView(QWidget):
 
     def _block_changed(self, block: int) -> None:
         if self.current_mode() == "attention" and self.pixel is not None:
-            self.analysis.probe_attention(self.pixel, block)
+            self.analysis.probe_attention(self.pixel, block, self.record())
         self.refresh()
 
     def set_pixel(self, x: int, y: int) -> None:
         """A pixel was clicked: probe its attention (and show it)."""
         self.pixel = (y, x)
         self.set_mode("attention")
-        self.analysis.probe_attention(self.pixel, self.block.value())
+        self.analysis.probe_attention(self.pixel, self.block.value(), self.record())
         self.info.setText(f"Computing the attention of pixel x {x}, y {y}...")
 
     def _scene_clicked(self, event: object) -> None:
@@ -291,6 +292,18 @@ class MaskView(QWidget):
     def _depths(self) -> tuple[int, ...]:
         record = self.record()
         return record.depths if record is not None else ()
+
+    def apply_theme(self, dark: bool) -> None:
+        """Recolour after a theme change (pyqtgraph reads its colours only when it draws anew)."""
+        for view in (self.main_view, self.heat_view):
+            view.setBackground(plot_background(dark))
+        pen = pg.mkPen(plot_foreground(dark))
+        for item in (self.heat_plot, self.heat_bar):
+            for axis in item.axes.values():
+                axis["item"].setPen(pen)
+                axis["item"].setTextPen(pen)
+        title = self.heat_plot.titleLabel
+        title.setText(title.text, color=plot_foreground(dark))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         clear_scenes(self)

@@ -32,7 +32,7 @@ class SweepPlot(QWidget):
         self.curves: dict[str, dict[str, pg.PlotDataItem]] = {"attention": {}, "noise": {}}
         orphans = OrphanCatcher()  # pyqtgraph's menus get this widget as owner
         titles = {
-            "attention": ("PSNR vs attention-mask ratio", "attention-mask ratio (%)"),
+            "attention": ("PSNR vs mask ratio", "attention-mask ratio (%)"),
             "noise": ("PSNR vs noise level", "noise level"),
         }
         for kind, (title, x_label) in titles.items():
@@ -65,7 +65,9 @@ class SweepPlot(QWidget):
         )
         self.noise_button = QPushButton(qta.icon("fa6s.chart-line"), "Noise level", self)
         self.noise_button.setToolTip("PSNR against the level of the chosen noise type, on a centre crop")
-        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "Cancel", self)
+        # An icon only: three labelled buttons made the dock, and so the window, too wide.
+        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "", self)
+        self.cancel_button.setToolTip("Cancel the sweep")
         self.status = QLabel(f"Sweeps run on a {analysis.crop}x{analysis.crop} centre crop.", self)
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()

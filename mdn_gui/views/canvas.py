@@ -18,6 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetrics,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -231,18 +232,14 @@ class ImageCanvas(QWidget):
         if self._mode == "side":
             self._draw(painter, vps[0], self._a)
             self._draw(painter, vps[1], self._b)
-            self._label(painter, vps[0], self._labels[0], left=True)
-            self._label(painter, vps[1], self._labels[1], left=True)
         elif self._mode == "split":
             self._draw_split(painter, vps[0])
         elif self._mode == "toggle":
-            image = self._b if self._show_b else self._a
-            self._draw(painter, vps[0], image)
-            self._label(painter, vps[0], self._labels[1 if self._show_b else 0] + "   (T flips)", left=True)
+            self._draw(painter, vps[0], self._b if self._show_b else self._a)
         else:
             self._draw(painter, vps[0], self._b)
-            self._label(painter, vps[0], self._labels[1], left=True)
             self._draw_colorbar(painter)
+        self._draw_labels(painter)
 
     def _draw(self, painter: QPainter, vp: QRectF, image: QImage | None, clip: QRectF | None = None) -> None:
         if image is None:
@@ -274,21 +271,42 @@ class ImageCanvas(QWidget):
             QRectF(x - 11, centre.y() - 11, 22, 22), Qt.AlignmentFlag.AlignCenter, "\u25c2\u25b8"
         )
         painter.restore()
-        self._label(painter, vp, self._labels[0], left=True)
-        self._label(painter, vp, self._labels[1], left=False)
 
-    def _label(self, painter: QPainter, vp: QRectF, text: str, *, left: bool) -> None:
-        painter.save()
+    def label_boxes(self) -> list[tuple[str, QRectF]]:
+        """The corner labels of the current mode as (text, box), elided to fit their room.
+
+        In split mode A and B share one viewport: each gets half, so they never overlap.
+        """
+        vps, (a, b) = self.viewports(), self._labels
+        if self._mode == "side":
+            specs = [(vps[0], a, True, vps[0].width()), (vps[1], b, True, vps[1].width())]
+        elif self._mode == "split":
+            specs = [(vps[0], a, True, vps[0].width() / 2), (vps[0], b, False, vps[0].width() / 2)]
+        elif self._mode == "toggle":
+            specs = [(vps[0], (b if self._show_b else a) + "   (T flips)", True, vps[0].width())]
+        else:
+            specs = [(vps[0], b, True, vps[0].width())]
+        metrics = QFontMetrics(self._label_font())
+        boxes = []
+        for vp, text, left, room in specs:
+            fitted = fit_label(metrics, text, max(int(room) - 28, 0))
+            w, h = metrics.horizontalAdvance(fitted) + 12, metrics.height() + 6
+            x = vp.left() + 8 if left else vp.right() - w - 8
+            boxes.append((fitted, QRectF(x, vp.top() + 8, w, h)))
+        return boxes
+
+    def _label_font(self) -> QFont:
         font = QFont(self.font())
         font.setBold(True)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
-        w, h = metrics.horizontalAdvance(text) + 12, metrics.height() + 6
-        x = vp.left() + 8 if left else vp.right() - w - 8
-        box = QRectF(x, vp.top() + 8, w, h)
-        painter.fillRect(box, QColor(0, 0, 0, 150))
+        return font
+
+    def _draw_labels(self, painter: QPainter) -> None:
+        painter.save()
+        painter.setFont(self._label_font())
         painter.setPen(QColor(255, 255, 255))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        for text, box in self.label_boxes():
+            painter.fillRect(box, QColor(0, 0, 0, 150))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
     def _draw_colorbar(self, painter: QPainter) -> None:
@@ -386,3 +404,16 @@ class ImageCanvas(QWidget):
             super().keyPressEvent(event)
             return
         event.accept()
+
+
+def fit_label(metrics: QFontMetrics, text: str, width: int) -> str:
+    """``text`` elided to ``width`` pixels, keeping its PSNR (after the last double space) whole."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    head, sep, tail = text.rpartition("  ")
+    if sep:
+        room = width - metrics.horizontalAdvance(sep + tail)
+        fitted = metrics.elidedText(head, Qt.TextElideMode.ElideRight, max(room, 0)) + sep + tail
+        if metrics.horizontalAdvance(fitted) <= width:
+            return fitted
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)

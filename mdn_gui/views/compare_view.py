@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import qtawesome as qta
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase, QImage
+from PySide6.QtGui import QFontDatabase, QImage, QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -103,22 +103,22 @@ class CompareView(QWidget):
         self.diff_combo.addItem("|B - A|", "before")
         self.diff_combo.setToolTip("Reference of the difference heatmap")
         for combo in (self.a_combo, self.b_combo, self.diff_combo):
-            # Long layer names are elided rather than widening the window.
+            # Long layer names are elided rather than widening the window (a 1024-pixel
+            # screen must hold it); the A and B pickers take the room there is.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
-        for label, widget in (
-            ("A", self.a_combo),
-            ("", self.swap_button),
-            ("B", self.b_combo),
-            ("", self.diff_combo),
+            combo.setMinimumContentsLength(8)
+        for label, widget, stretch in (
+            ("A", self.a_combo, 2),
+            ("", self.swap_button, 0),
+            ("B", self.b_combo, 2),
+            ("", self.diff_combo, 1),
         ):
             if label:
                 picks.addWidget(QLabel(label))
-            picks.addWidget(widget)
+            picks.addWidget(widget, stretch)
         self.a_combo.activated.connect(lambda _: self._set_view(a=self.a_combo.currentData()))
         self.b_combo.activated.connect(lambda _: self._set_view(b=self.b_combo.currentData()))
         self.diff_combo.activated.connect(lambda _: self._set_view(diff_ref=self.diff_combo.currentData()))
-        picks.addStretch(1)
         bar.addStretch(1)
         self.zoom_label = QLabel("")
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
@@ -152,19 +152,36 @@ class CompareView(QWidget):
         self._view_changed(self.doc.view)
 
     def _layers_changed(self, key: str) -> None:
+        self._cache.pop(key, None)  # replaced or removed: converted anew when shown
         self._refresh_pickers()
         self._refresh_images()
 
     def _layer_updated(self, key: str, box: tuple[int, int, int, int]) -> None:
+        self._paint_tile(key, box)
         if key in self.doc.shown_pair():
             self._refresh_images()
+
+    def _paint_tile(self, key: str, box: tuple[int, int, int, int]) -> None:
+        """Convert only the tile that changed into the cached image (not the whole layer)."""
+        layer, cached = self.doc.layers.get(key), self._cache.get(key)
+        if layer is None or cached is None:
+            return
+        y0, x0, y1, x1 = box
+        image = cached[1]
+        painter = QPainter(image)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawImage(x0, y0, to_qimage(layer.image[y0:y1, x0:x1]))
+        painter.end()
+        self._cache[key] = (layer.version, image)
 
     def _view_changed(self, view: ViewSettings) -> None:
         self.mode_buttons[view.mode].setChecked(True)
         self.canvas.set_mode(view.mode)
         # Disabled rather than hidden: the bar keeps its width when the mode changes.
         self.diff_combo.setEnabled(view.mode == "diff")
-        self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(view.diff_ref), 0))
+        # The reference in use: without a clean image |B - clean| falls back to |B - A|.
+        used = "clean" if self.diff_reference() == CLEAN else "before"
+        self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(used), 0))
         self._refresh_pickers()
         self._refresh_images()
 

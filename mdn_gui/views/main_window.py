@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,7 @@ class MainWindow(QMainWindow):
 
     def _view_changed(self, view: Any) -> None:
         self.actions_.modes[view.mode].setChecked(True)
+        self.actions_.flip.setEnabled(view.mode == "toggle")  # elsewhere it flips unseen
 
     def _source_changed(self) -> None:
         self._update_title()
@@ -214,7 +216,7 @@ class MainWindow(QMainWindow):
             self.mask_view.set_pixel(x, y)
 
     def apply_theme(self, dark: bool) -> None:
-        for plot in (self.metrics_plot, self.sweep_plot):
+        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):
             plot.apply_theme(dark)
         for theme, action in self.actions_.themes.items():
             action.setChecked(theme == self.theme.choice)
@@ -237,11 +239,13 @@ class MainWindow(QMainWindow):
     def show_error(self, text: str) -> None:
         self.banner.show_message(text, error=True)
 
-    def open_path(self, path: str | Path, *, noisy: bool = False) -> bool:
-        """Open an image (or, by its suffix, a weights file); errors go to the banner."""
+    def open_path(self, path: str | Path, *, noisy: bool = False, weights: bool | None = None) -> bool:
+        """Open an image or (``weights``, else by the suffix) a weights file; errors go to the banner."""
         path = Path(path)
+        if weights is None:
+            weights = path.suffix.lower() in WEIGHT_SUFFIXES
         try:
-            if path.suffix.lower() in WEIGHT_SUFFIXES:
+            if weights:
                 self.session.open_weights(path)
                 self.model_panel.refresh_choices()
             else:
@@ -249,10 +253,10 @@ class MainWindow(QMainWindow):
         except (ImageReadError, OSError, ValueError) as exc:
             self.show_error(f"Could not open {path.name}: {exc}")
             return False
-        if path.suffix.lower() in WEIGHT_SUFFIXES:
+        if weights:
             self.banner.hide()  # also the notice about missing shipped weights
         self.hide_error()
-        self.add_recent(path)
+        self.add_recent(path, tag="weights" if weights else "noisy" if noisy else "")
         return True
 
     def open_sample(self, name: str) -> None:
@@ -279,7 +283,7 @@ class MainWindow(QMainWindow):
     def open_weights_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open weights", self._last_folder(), WEIGHTS_FILTER)
         if path:
-            self.open_path(path)
+            self.open_path(path, weights=True)  # the core tells weights by content, not by name
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
         if event.mimeData().hasUrls():
@@ -294,8 +298,15 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ saving
 
     def save_layer(self, key: str, path: str | Path, bit_depth: int = 8) -> Path:
-        """Write a layer (the file dialog already asked about overwriting)."""
-        return write_image(path, self.doc.layers[key].image, bit_depth=bit_depth, overwrite=True)
+        """Write a layer (the file dialog already asked about overwriting).
+
+        Raises:
+            ValueError: If the layer is still being computed (it holds noisy tiles).
+        """
+        layer = self.doc.layers[key]
+        if layer.partial:
+            raise ValueError(f"{layer.label} is still running; save it when the run has finished")
+        return write_image(path, layer.image, bit_depth=bit_depth, overwrite=True)
 
     def save_layer_dialog(self, key: str | None) -> None:
         key = key or self.doc.shown_pair()[1]
@@ -308,30 +319,59 @@ class MainWindow(QMainWindow):
             str(Path(self._last_folder()) / f"{name}.png"),
             ";;".join(SAVE_FILTERS),
         )
-        if path:
-            self._write(lambda: self.save_layer(key, path, SAVE_FILTERS.get(chosen, 8)), path)
+        target = self._save_target(path, chosen)
+        if target is not None:
+            self._write(lambda: self.save_layer(key, target, SAVE_FILTERS.get(chosen, 8)), target)
 
     def export_comparison(self, path: str | Path) -> Path:
-        """Write the comparison as shown (mode, divider) at full image resolution."""
+        """Write the comparison as shown (mode, divider) at full image resolution.
+
+        Raises:
+            ValueError: If there is nothing to export or a layer shown is still being computed.
+        """
+        running = [k for k in self.doc.shown_pair() if k is not None and self.doc.layers[k].partial]
+        if running:
+            label = self.doc.layers[running[0]].label
+            raise ValueError(f"{label} is still running; export when the run has finished")
         image = self.compare.export_array().astype(np.float32) / np.float32(255.0)
         return write_image(path, image, overwrite=True)
 
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self,
             "Export comparison",
             str(Path(self._last_folder()) / "comparison.png"),
             "PNG (*.png);;TIFF (*.tif);;JPEG (*.jpg)",
         )
-        if path:
-            self._write(lambda: self.export_comparison(path), path)
+        target = self._save_target(path, chosen)
+        if target is not None:
+            self._write(lambda: self.export_comparison(target), target)
 
-    def _write(self, write: Any, path: str) -> None:
+    def _save_target(self, path: str, chosen: str) -> Path | None:
+        """The file to write: ``path``, with the chosen filter's extension when it has none.
+
+        The dialog asked about replacing ``path`` only, so a file that exists under the
+        completed name is reported and kept (None).
+        """
+        if not path:
+            return None
+        target = Path(path)
+        suffix = re.search(r"\*(\.\w+)", chosen)
+        if target.suffix or suffix is None:
+            return target
+        target = target.with_name(target.name + suffix.group(1))
+        if target.exists():
+            self.show_error(f"Could not save {target.name}: it exists (type the full name to replace it)")
+            return None
+        return target
+
+    def _write(self, write: Any, path: str | Path) -> None:
         try:
             written = write()
         except (OSError, ValueError) as exc:
             self.show_error(f"Could not save {Path(path).name}: {exc}")
             return
+        self.hide_error()  # an earlier failure to save is settled
         self.statusBar().showMessage(f"Saved {written}", 8000)
 
     def _fill_save_menu(self) -> None:
@@ -348,13 +388,20 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[str]:
         return self.recent.files()
 
-    def add_recent(self, path: Path) -> None:
+    def add_recent(self, path: Path, *, tag: str = "") -> None:
         if self.remember:
-            self.recent.add(path)
+            self.recent.add(path, tag=tag)
             self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
-        items = [(Path(f).name, lambda f=f: self.open_path(f)) for f in self.recent_files()]
+        noisy, weights = self.recent.tagged("noisy"), self.recent.tagged("weights")
+        items = [
+            (
+                Path(f).name + (" (noisy photo)" if f in noisy else ""),
+                lambda f=f: self.open_path(f, noisy=f in noisy, weights=f in weights),
+            )
+            for f in self.recent_files()
+        ]
         fill_menu(self.actions_.recent_menu, items, "(none yet)")
 
     def restore_settings(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 MAX_RECENT = 8
+TAGS = ("noisy", "weights")
 
 
 class RecentFiles:
@@ -16,16 +17,26 @@ class RecentFiles:
         self.settings, self.key, self.limit = settings, key, limit
 
     def files(self) -> list[str]:
-        value = self.settings.value(self.key, [])
+        return self._list(self.key)
+
+    def tagged(self, tag: str) -> set[str]:
+        """Entries opened as ``noisy`` photos or as ``weights`` (they reopen that way)."""
+        return set(self._list(f"{self.key}_{tag}"))
+
+    def add(self, path: Path, *, tag: str = "") -> None:
+        """Put ``path`` first (once), with how it was opened: ``noisy``, ``weights`` or ""."""
+        name = str(Path(path).resolve())
+        files = ([name] + [f for f in self.files() if f != name])[: self.limit]
+        self.settings.setValue(self.key, files)
+        for kind in TAGS:
+            marked = (self.tagged(kind) - {name}) | ({name} if tag == kind else set())
+            self.settings.setValue(f"{self.key}_{kind}", [f for f in files if f in marked])
+
+    def _list(self, key: str) -> list[str]:
+        value = self.settings.value(key, [])
         if isinstance(value, str):  # INI files give a single entry back as a string
             value = [value]
-        return [str(v) for v in (value or [])]
-
-    def add(self, path: Path) -> None:
-        """Put ``path`` first (once)."""
-        name = str(Path(path).resolve())
-        files = [name] + [f for f in self.files() if f != name]
-        self.settings.setValue(self.key, files[: self.limit])
+        return [str(v) for v in (value or []) if v]
 
     def last_folder(self) -> str:
         """Folder of the newest entry, else the home folder (where file dialogs start)."""

@@ -11,6 +11,7 @@ import pytest
 
 from mdn_gui import memory, workers
 from mdn_gui.catalog import ModelCatalog
+from mdn_gui.classical import bm3d_available
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.jobs import GenerationBoard, JobFailed, MetricsJob, metrics_channel
@@ -252,3 +253,101 @@ def test_images_too_large_for_the_memory_are_refused(
     small = write_image(tmp_path / "small.png", np.zeros((20, 30, 3), np.float32))
     session.open_image(small)
     assert session.doc.image_size == (20, 30)
+
+
+def test_a_run_asked_for_while_the_noise_is_computed_waits_for_it(
+    qtbot, session: SessionController, chart: np.ndarray
+) -> None:
+    """QA: with slow noise (Poisson on a Kodak photo) Run said "Open an image first." after a
+    new image was opened, and after a noise change it ran on the old noisy image, then dropped it."""
+    failed: list[str] = []
+    session.run_failed.connect(failed.append)
+    session.noise_preview.cost.record("gaussian", 1, 1.0)  # pretend it is very slow
+    session.load_array("again", chart)
+    assert session.doc.noisy is None
+    with qtbot.waitSignal(session.run_finished, timeout=5_000):
+        session.run_now()
+    assert failed == [] and MASKED in session.doc.layers
+    session.noise_preview.cost.record("speckle", 1, 1.0)
+    session.set_noise(kind="speckle")
+    with qtbot.waitSignal(session.run_finished, timeout=5_000):
+        session.run_now()
+    assert failed == [] and "speckle" in session.doc.layers[NOISY].label
+
+
+def test_cancel_keeps_the_noisy_image_in_step_with_the_noise_settings(
+    qtbot, session: SessionController
+) -> None:
+    """QA: Cancel during slow noise left the panel at the new noise and the image at the old."""
+    session.noise_preview.cost.record("speckle", 1, 1.0)
+    session.set_noise(kind="speckle")
+    session.cancel()
+    qtbot.waitUntil(lambda: "speckle" in session.doc.layers[NOISY].label, timeout=5_000)
+
+
+def test_sweeps_of_another_noise_type_or_image_are_dropped(
+    qtbot, session: SessionController, analysis: AnalysisController, chart: np.ndarray
+) -> None:
+    """QA: after a Gaussian level sweep, picking Poisson relabelled its axis "poisson level"
+    under the Gaussian curves; a new image kept the old image's curves."""
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("noise", xs=(15.0,))
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("attention", xs=(0.5,))
+    session.set_noise(level=20.0)  # same type: the level sweep still applies
+    assert session.doc.sweeps["noise"] and session.doc.sweeps["attention"]
+    session.set_noise(kind="poisson")
+    assert not session.doc.sweeps["noise"]
+    analysis.start_sweep("noise", xs=(1.0, 2.0, 3.0, 4.0))
+    session.load_array("another", chart[::-1].copy())
+    assert analysis.sweeping is None
+    qtbot.wait(300)
+    assert not session.doc.sweeps["noise"] and not session.doc.sweeps["attention"]
+
+
+def test_noise_never_measured_on_a_large_image_goes_to_the_worker(
+    qtbot, catalog: ModelCatalog, chart: np.ndarray
+) -> None:
+    """QA: the first noise of each type ran on the GUI thread to measure it: opening a 54 MP
+    photo froze the window for seconds."""
+    s = SessionController(catalog=catalog, debounce_ms=30)
+    s.auto_run = False
+    try:
+        s.load_array("big", np.full((1200, 1000, 3), 0.5, np.float32))
+        assert s.doc.noisy is None  # not computed on the GUI thread
+        qtbot.waitUntil(lambda: s.doc.noisy is not None, timeout=TIMEOUT)
+        s.set_noise(kind="poisson")
+        assert "gaussian" in s.doc.layers[NOISY].label
+        qtbot.waitUntil(lambda: "poisson" in s.doc.layers[NOISY].label, timeout=TIMEOUT)
+        s.set_noise(kind="speckle")  # small images are still measured on the GUI thread
+        s.load_array("small", chart)
+        assert s.doc.noisy is not None
+    finally:
+        s.shutdown()
+
+
+@pytest.mark.skipif(not bm3d_available(), reason="needs the optional bm3d package")
+def test_cancel_stops_bm3d_at_once(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> None:
+    """QA: BM3D (25 s for a 451x300 photo, far longer for a large one) ran on after Cancel,
+    and every later job (runs, noise, metrics, sweeps) waited silently behind it."""
+    s = SessionController(catalog=catalog, debounce_ms=30)
+    s.auto_run = False
+    try:
+        s.load_array("chart", np.tile(chart, (6, 6, 1)))  # 384x384: BM3D takes seconds
+        qtbot.waitUntil(lambda: s.doc.noisy is not None, timeout=TIMEOUT)
+        started: list[str] = []
+        s.run_progress.connect(lambda done, total, message: started.append(message))
+        s.run_now("bm3d")
+        qtbot.waitUntil(lambda: bool(started), timeout=TIMEOUT)
+        with qtbot.waitSignal(s.backend.worker.cancelled, timeout=TIMEOUT):
+            s.cancel()
+        s.load_array("small", chart)  # and a run that is not cancelled lands as before
+        with qtbot.waitSignal(s.run_finished, timeout=60_000):
+            s.run_now("bm3d")
+        assert s.doc.metrics[CLASSICAL].psnr > s.doc.metrics[NOISY].psnr
+    finally:
+        s.shutdown()

@@ -217,3 +217,75 @@ def test_identical_images_read_infinity_in_the_overlay_and_in_the_bars(
     assert view.label(NOISY).endswith("  ∞ dB")
     assert bar_heights([float("inf"), 20.0]) == [50.0, 20.0]  # tops the others, never 'inf' high
     assert bar_heights([float("inf"), 60.0]) == [75.0, 60.0]
+
+
+def test_corner_labels_are_elided_and_never_overlap(qtbot, canvas: ImageCanvas) -> None:
+    """QA: in a narrow split view the A label ran under the B label (PSNRs unreadable)."""
+    image = to_qimage(np.zeros((60, 80, 3), np.float32))
+    canvas.set_images(image, image, ("A: noisy (poisson:2.5)  19.61 dB", "B: my_finetuned_weights  28.54 dB"))
+    canvas.resize(300, 200)
+    (a_text, a_box), (b_text, b_box) = canvas.label_boxes()
+    assert not a_box.intersects(b_box)
+    assert a_text.endswith("19.61 dB") and b_text.endswith("28.54 dB")  # the number survives
+    canvas.set_mode("side")
+    for (_, box), viewport in zip(canvas.label_boxes(), canvas.viewports(), strict=True):
+        assert viewport.contains(box)
+
+
+def test_a_painted_tile_converts_only_that_tile(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: every tile of a run converted the whole layer for display on the GUI thread
+    (0.3 s a tile for a 12 MP photo on a busy CPU, the window lagged through the run)."""
+    from mdn_gui.state import CLEAN, Document
+    from mdn_gui.views import compare_view
+    from mdn_gui.views.convert import from_qimage
+
+    doc = Document()
+    image = np.random.default_rng(0).random((96, 128, 3), dtype=np.float32)
+    doc.set_source("photo", image)
+    doc.set_layer(NOISY, image.copy())
+    doc.set_layer(MASKED, image.copy(), partial=True)
+    doc.update_view(a=NOISY, b=MASKED)
+    view = CompareView(doc, doc.update_view)
+    qtbot.addWidget(view)
+    converted: list[tuple[int, ...]] = []
+    original = compare_view.to_qimage
+    monkeypatch.setattr(compare_view, "to_qimage", lambda a: converted.append(a.shape) or original(a))
+    tile = np.zeros((32, 32, 3), np.float32)
+    doc.paste_tile(MASKED, (16, 32, 48, 64), tile)
+    assert converted == [(32, 32, 3)]
+    shown = from_qimage(view.qimage(MASKED))
+    assert (shown[16:48, 32:64] == 0).all() and shown[:16].any() and shown[:, :32].any()
+    # A layer replaced while hidden is converted anew before its tiles are painted into it.
+    doc.update_view(b=CLEAN)
+    doc.set_layer(MASKED, np.ones_like(image), partial=True)
+    doc.paste_tile(MASKED, (0, 0, 32, 32), tile)
+    doc.update_view(b=MASKED)
+    shown = from_qimage(view.qimage(MASKED))
+    assert (shown[:32, :32] == 0).all() and (shown[32:] == 255).all()
+
+
+def test_attention_probes_the_network_whose_blocks_the_slider_shows(
+    qtbot, session: SessionController, tmp_path
+) -> None:
+    """QA: after a run of a 16-block model, selecting a 4-block weights file and clicking a
+    pixel at block 13 failed: "probe blocks [12] out of range: the network has 4 blocks"."""
+    import torch
+
+    from model_core.network import SwinIRConfig, build_model
+    from model_core.network.checkpoint import save_weights
+
+    analysis = AnalysisController(session)
+    view = MaskView(analysis)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()  # the tiny masked model: 4 blocks
+    torch.manual_seed(2)
+    small = SwinIRConfig(embed_dim=12, depths=(2,), num_heads=(2,), window_size=4, img_size=16)
+    session.open_weights(save_weights(build_model(small), tmp_path / "small.safetensors", {}))
+    failed: list[str] = []
+    analysis.attention_failed.connect(failed.append)
+    view.block.setValue(3)
+    with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT) as blocker:
+        view.set_pixel(20, 10)
+    assert failed == [] and blocker.args[0].block == 3
+    assert "block 4 of 4" in view.info.text()

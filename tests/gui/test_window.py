@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QScrollArea
+from PySide6.QtWidgets import QApplication, QFileDialog, QScrollArea
 
 from mdn_gui.catalog import ModelCatalog
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
-from mdn_gui.state import MASKED, NOISY
+from mdn_gui.state import CLEAN, MASKED, NOISY
 from mdn_gui.views.main_window import MainWindow
 from mdn_gui.views.theme import ThemeManager
 from model_core.imageio import read_image, write_image
@@ -203,3 +203,114 @@ def test_controls_fit_a_small_window_for_every_noise_type(window: MainWindow) ->
         for button, _ in window.noise_panel._preset_buttons:
             right = button.mapTo(scroll.viewport(), QPoint(button.width(), 0)).x()
             assert right <= room, (kind, button.text())
+
+
+def test_theme_switch_recolours_the_mask_view(window: MainWindow) -> None:
+    """QA: the Masks panel stayed white in the dark theme (and dark in the light one)."""
+    views = (window.mask_view.main_view, window.mask_view.heat_view)
+    window.set_theme("dark")
+    assert all(view.backgroundBrush().color().lightness() < 100 for view in views)
+    window.set_theme("light")
+    assert all(view.backgroundBrush().color().lightness() > 150 for view in views)
+
+
+def test_difference_picker_names_the_reference_it_uses(window: MainWindow, chart: np.ndarray) -> None:
+    """QA: a real photo in diff mode showed |B - A| under a picker reading "|B - clean|"."""
+    window.session_view(mode="diff")
+    window.session.load_array("photo", chart, noisy=True)
+    assert window.compare.diff_combo.currentData() == "before"
+    window.session.load_array("chart", chart)
+    assert window.compare.diff_combo.currentData() == "clean"
+
+
+def test_a_layer_still_running_is_neither_saved_nor_exported(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: Save Layer B during a run wrote the noisy image with a few denoised tiles in it."""
+    window.session.set_model(tile=16, passes=32)
+    window.session.run_now()
+    assert window.doc.layers[MASKED].partial
+    for name, act in (("half.png", window.save_layer_dialog), ("cmp.png", window.export_dialog)):
+        target = tmp_path / name
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, t=target: (str(t), ""))
+        act() if act == window.export_dialog else act(MASKED)
+        assert not target.exists()
+        assert window.banner.error and "still running" in window.banner.label.text()
+    window.session.cancel()
+
+
+def test_save_dialog_adds_the_suffix_of_the_chosen_format(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: typing a name without an extension failed with "unsupported extension ''"."""
+    chosen = (str(tmp_path / "result"), "TIFF, 16 bit (*.tif)")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a: chosen)
+    window.save_layer_dialog(NOISY)
+    assert read_image(tmp_path / "result.tif").bit_depth == 16
+    assert not window.banner.isVisible()
+    # The dialog asked about "result", not "result.tif": an existing result.tif is kept.
+    before = (tmp_path / "result.tif").read_bytes()
+    window.save_layer_dialog(CLEAN)
+    assert (tmp_path / "result.tif").read_bytes() == before
+    assert window.banner.error and "result.tif" in window.banner.label.text()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a: (str(tmp_path / "cmp"), "JPEG (*.jpg)"))
+    window.export_dialog()
+    assert (tmp_path / "cmp.jpg").exists() and not window.banner.isVisible()
+
+
+def test_the_window_fits_a_1024_pixel_wide_screen(window: MainWindow) -> None:
+    """QA: the window could not be made narrower than 1146 pixels (pickers and sweep buttons)."""
+    window.resize(1024, 700)
+    QApplication.processEvents()
+    assert window.width() <= 1024
+    window.show_panel("sweeps")
+    QApplication.processEvents()
+    for plot in window.sweep_plot.plots.values():  # titles and axes are not clipped
+        assert plot.getPlotItem().minimumWidth() <= plot.viewport().width()
+    picks = (window.compare.a_combo, window.compare.b_combo)
+    window.resize(1600, 900)
+    QApplication.processEvents()
+    assert all(combo.width() >= 180 for combo in picks)  # long layer names get the room there is
+
+
+def test_a_noisy_photo_reopens_from_recent_files_as_a_noisy_photo(window: MainWindow, tmp_path: Path) -> None:
+    """QA: Open Recent opened a real noisy photo as a clean image, added noise to its noise
+    and measured PSNR against it."""
+    photo = write_image(tmp_path / "photo.png", np.full((30, 40, 3), 0.4, np.float32))
+    clean = write_image(tmp_path / "clean.png", np.full((30, 40, 3), 0.6, np.float32))
+    assert window.open_path(photo, noisy=True) and window.open_path(clean)
+    labels = [a.text() for a in window.actions_.recent_menu.actions()]
+    assert labels == ["clean.png", "photo.png (noisy photo)"]
+    window.actions_.recent_menu.actions()[1].trigger()
+    assert window.doc.source_name == "photo.png" and not window.doc.has_clean
+    window.actions_.recent_menu.actions()[1].trigger()  # clean.png, now second
+    assert window.doc.source_name == "clean.png" and window.doc.has_clean
+
+
+def test_open_weights_takes_any_file_name(
+    qtbot, window: MainWindow, tmp_path: Path, tiny_weights: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: a weights file named model.ckpt, picked under "All files" in Open Weights, was
+    opened as an image ("cannot read image"); the core reads weights by content, not name."""
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(tiny_weights["baseline"].read_bytes())
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_a: (str(path), "All files (*)"))
+    window.open_weights_dialog()
+    assert not window.banner.isVisible()
+    assert window.doc.model.model == "custom" and window.session.catalog.custom == path
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
+        window.session.run_now()
+    window.session.open_weights(tiny_weights["masked"])
+    window.actions_.recent_menu.actions()[0].trigger()  # reopens model.ckpt as weights
+    assert not window.banner.isVisible() and window.session.catalog.custom == path
+
+
+def test_flip_is_offered_in_toggle_mode_only(window: MainWindow) -> None:
+    """QA: Ctrl+T in split mode flipped a hidden state: toggle mode then opened on A, not B."""
+    window.session_view(mode="split")
+    window.actions_.flip.trigger()
+    assert not window.actions_.flip.isEnabled() and window.compare.canvas.showing_b
+    window.session_view(mode="toggle")
+    assert window.actions_.flip.isEnabled()
+    window.actions_.flip.trigger()
+    assert not window.compare.canvas.showing_b
