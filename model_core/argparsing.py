@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import re
 import sys
 import warnings
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 USAGE_STATUS = 2
+INTERRUPTED_STATUS = 130
+TRACEBACK_ENV = "MDN_TRACEBACK"  # set to 1 to see tracebacks instead of one-line reports
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: CUDA when available)"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -82,6 +85,52 @@ def one_line_warnings(prog: str) -> Iterator[None]:
             yield
     finally:
         logger.removeHandler(lines)
+
+
+def run_reported(prog: str, body: Callable[[], int],
+                 errors: tuple[type[Exception], ...] = (ValueError, OSError), *,
+                 own_warnings: bool = True) -> int:
+    """Run a command's ``body`` and turn how it ends into an exit status, with one line on stderr.
+
+    Args:
+        prog: The command's name in messages, e.g. ``"mdn eval"``.
+        body: The command; returns its exit status.
+        errors: Errors the user can fix: reported as ``<prog>: error: ...`` (status 1), or as a
+            usage error (status 2) for :class:`UsageError`; set ``MDN_TRACEBACK=1`` to raise them.
+        own_warnings: Show warnings as one line each (off where ``body`` is a command that does so).
+
+    Returns:
+        The exit status: the body's, 2 for usage errors, 1 for other errors or a closed
+        output pipe, 130 when interrupted.
+    """
+    try:
+        with one_line_warnings(prog) if own_warnings else contextlib.nullcontext():
+            return int(body())
+    except SystemExit as exc:  # argparse's --help and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
+    except BrokenPipeError:  # the reader went away (mdn info x | head -1): nothing to report
+        _silence_stdout()
+        return 1
+    except errors as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        if isinstance(exc, UsageError):
+            print(usage_line(prog, describe_error(exc)), file=sys.stderr)
+            return USAGE_STATUS
+        print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not fail on the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _integer(text: str) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,17 +28,15 @@ from tqdm import tqdm
 
 from model_core.argparsing import (
     DEVICE_HELP,
-    USAGE_STATUS,
     OneLineParser,
     UsageError,
     describe_error,
     device_name,
     non_negative_int,
-    one_line_warnings,
     positive_int,
     printable,
     ratio,
-    usage_line,
+    run_reported,
 )
 from model_core.fileio import check_writable_folder
 from model_core.imageio import read_image, write_image
@@ -50,7 +47,6 @@ from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mas
 __all__ = ["CliError", "Command", "build_parser", "builtin_commands", "delegate", "main", "register"]
 
 PROG = "mdn"
-TRACEBACK_ENV = "MDN_TRACEBACK"
 
 
 class CliError(Exception):
@@ -368,42 +364,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _all_commands()
     delegated = {c.name: c.module for c in commands if c.module is not None}
     prog = f"{PROG} {argv[0]}" if argv and argv[0] in {c.name for c in commands} else PROG
-    try:
-        if argv and argv[0] in delegated:
+    if argv and argv[0] in delegated:  # the command reports its own warnings and errors
+        def body() -> int:
             return int(_import_command(argv[0], str(delegated[argv[0]])).main(argv[1:]))
-        with one_line_warnings(prog):
-            args = build_parser(commands).parse_args(argv)
-            return int(args.handler(args))
-    except SystemExit as exc:  # argparse's --help and usage errors
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (mdn info x | head -1): nothing to report
-        _silence_stdout()
-        return 1
-    except (CliError, ValueError, OSError) as exc:
-        if os.environ.get(TRACEBACK_ENV):
-            raise
-        return _report(prog, exc)
+        return run_reported(prog, body, (CliError,), own_warnings=False)
 
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so flushing it at exit does not fail on the broken pipe again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def _report(prog: str, exc: Exception) -> int:
-    """Print the one-line report of an error; return the exit status."""
-    if isinstance(exc, UsageError):
-        print(usage_line(prog, describe_error(exc)), file=sys.stderr)
-        return USAGE_STATUS
-    print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
-    return 1
+    def handle() -> int:
+        args = build_parser(commands).parse_args(argv)
+        return int(args.handler(args))
+    return run_reported(prog, handle, (CliError, ValueError, OSError))
 
 
 def _import_command(name: str, module: str) -> Any:

@@ -23,18 +23,15 @@ from tqdm import tqdm
 
 from model_core.argparsing import (
     DEVICE_HELP,
-    USAGE_STATUS,
     OneLineParser,
     UsageError,
-    describe_error,
     device_name,
     non_negative_int,
-    one_line_warnings,
     png_path,
     positive_int,
     printable,
     ratio,
-    usage_line,
+    run_reported,
 )
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
 from model_core.eval.protocol import EvalProgress, Row, evaluate
@@ -46,7 +43,6 @@ from model_core.weights import SHIPPED_NAMES
 __all__ = ["add_arguments", "main", "run"]
 
 PROG = "mdn eval"
-TRACEBACK_ENV = "MDN_TRACEBACK"
 
 
 def _spec(text: str) -> NoiseSpec:
@@ -190,19 +186,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mdn eval`` with ``argv`` (default: the process arguments); returns the exit status."""
-    try:
-        with one_line_warnings(PROG):
-            return run(build_parser().parse_args(argv))
-    except SystemExit as exc:  # --help and usage errors
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as exc:
-        if os.environ.get(TRACEBACK_ENV):
-            raise
-        if isinstance(exc, UsageError):
-            print(usage_line(PROG, describe_error(exc)), file=sys.stderr)
-            return USAGE_STATUS
-        print(f"{PROG}: error: {describe_error(exc)}", file=sys.stderr)
-        return 1
+    return run_reported(PROG, lambda: run(build_parser().parse_args(argv)))
