@@ -36,8 +36,8 @@ REPORT = ROOT / "docs" / "TRAINING_SPEED.md"
 
 
 def time_steps(cfg: TrainConfig, device: torch.device, precision: str, warm_up: int,
-               steps: int) -> tuple[list[float], TrainConfig, Any]:
-    """Seconds of each timed step of a fresh model (after ``warm_up`` untimed ones)."""
+               steps: int) -> tuple[list[float], Any]:
+    """Seconds of each timed step of a fresh model (after ``warm_up`` untimed ones), and its state."""
     state = new_state(cfg, device)
     gen_data = torch.Generator().manual_seed(cfg.seed)
     sync = syncer(device)
@@ -51,7 +51,7 @@ def time_steps(cfg: TrainConfig, device: torch.device, precision: str, warm_up: 
         sync()
         if it >= warm_up:
             times.append(time.perf_counter() - start)
-    return times, cfg, state
+    return times, state
 
 
 def top_operators(state: Any, cfg: TrainConfig, device: torch.device, precision: str,
@@ -71,6 +71,7 @@ def top_operators(state: Any, cfg: TrainConfig, device: torch.device, precision:
 
 def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], info: dict[str, Any],
            notes: str) -> str:
+    """The Markdown report: the timing table, the operator tables, then ``notes``."""
     lines = ["# Training-step speed", "",
              "Written by `python -m benchmarks.bench_train` (do not edit by hand; rerun it).", "",
              f"Machine: {info['cpu']}, {info['physical_cores']} cores / {info['logical_cpus']} logical, "
@@ -94,7 +95,7 @@ def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], inf
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["paper", "lite"], choices=["paper", "lite", "tiny"])
     parser.add_argument("--presets", nargs="+", default=["masked", "baseline"],
@@ -110,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--notes", type=Path, default=None, metavar="FILE",
                         help="Markdown file appended to the report")
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs/ alone")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
     try:  # read before the minutes of timing, not after
         notes = args.notes.read_text() if args.notes else ""
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
                 precision = resolve_precision(asked, device)
                 cfg = TrainConfig.preset_config(preset, model_size=size, batch=args.batch,
                                                 patch=args.patch, precision=precision)
-                times, cfg, state = time_steps(cfg, device, precision, args.warm_up, args.steps)
+                times, state = time_steps(cfg, device, precision, args.warm_up, args.steps)
                 seconds = statistics.median(times)
                 flops = 3 * forward_flops(cfg.model_config(), args.patch, args.patch) * args.batch
                 rows.append({"device": device.type, "size": size, "preset": preset, "precision": precision,

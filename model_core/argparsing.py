@@ -112,7 +112,7 @@ def run_reported(prog: str, body: Callable[[], int],
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED_STATUS
     except BrokenPipeError:  # the reader went away (mdn info x | head -1): nothing to report
-        _silence_stdout()
+        silence_stdout()
         return 1
     except errors as exc:
         if os.environ.get(TRACEBACK_ENV):
@@ -124,7 +124,7 @@ def run_reported(prog: str, body: Callable[[], int],
         return 1
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null, so flushing it at exit does not fail on the broken pipe again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -42,6 +42,7 @@ from model_core.fileio import check_writable_folder
 from model_core.imageio import read_image, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
+from model_core.tiling import default_overlap
 from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio, training_summary
 
 __all__ = ["CliError", "Command", "build_parser", "builtin_commands", "delegate", "main", "register"]
@@ -139,7 +140,7 @@ def _run_denoise(args: argparse.Namespace) -> int:
     settings = RunSettings(
         attn_mask_ratio=ratio, input_mask_ratio=args.input_mask, passes=args.passes,
         seed=args.seed, tile=args.tile, overlap=overlap, precision=args.precision)
-    _prepare_folder(args.output)
+    check_writable_folder(args.output, create=True)
     failed = 0
     with tqdm(jobs, unit="image", disable=None, file=sys.stderr) as bar:
         for src, dst in bar:
@@ -156,21 +157,10 @@ def _check_denoise_options(args: argparse.Namespace) -> int:
     """Reject option combinations that cannot work; return the tile overlap to use."""
     if args.save_std and args.passes < 2:
         raise UsageError("--save-std needs --passes 2 or more")
-    overlap = args.overlap
-    if overlap is None:  # as mdn eval does: 32, less for small tiles
-        overlap = min(32, args.tile // 4) if args.tile else 32
+    overlap = default_overlap(args.tile) if args.overlap is None else args.overlap
     if args.tile and overlap >= args.tile:
         raise UsageError(f"--overlap ({overlap}) must be smaller than --tile ({args.tile})")
     return overlap
-
-
-def _prepare_folder(folder: Path) -> None:
-    """Create the output folder if missing and check that files can be written there."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    check_writable_folder(folder)
 
 
 def _output_names(images: Sequence[Path], folder: Path) -> list[tuple[Path, Path]]:
@@ -233,6 +223,8 @@ def _configure_noise(parser: argparse.ArgumentParser) -> None:
 
 def _noise_kind(text: str) -> str:
     """argparse type: a noise type in any spelling ``mdn eval --noise`` takes (``salt_pepper``)."""
+    if ":" in text:  # TYPE:LEVEL is mdn eval's form; here the level has an option of its own
+        raise argparse.ArgumentTypeError(f"{text!r}: give the type alone and the level with --level")
     try:
         return NoiseSpec.parse(text).kind
     except ValueError as exc:

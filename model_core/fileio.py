@@ -35,13 +35,20 @@ def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
     return target
 
 
-def check_writable_folder(folder: str | Path) -> None:
+def check_writable_folder(folder: str | Path, *, create: bool = False) -> None:
     """Fail now, not after hours of work, if no file can be created in ``folder``.
 
+    Args:
+        folder: Where outputs will be written.
+        create: Create the folder (and its parents) first if it is missing.
+
     Raises:
-        OSError: If a temporary file cannot be created there; the message names the folder.
+        OSError: If the folder cannot be created or a temporary file cannot be created there;
+            the message names the folder.
     """
     try:
+        if create:
+            Path(folder).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:

@@ -23,9 +23,22 @@ __all__ = [
     "axis_spans",
     "blend_window",
     "context_span",
+    "default_overlap",
     "order_by_focus",
     "plan_tiles",
 ]
+
+
+DEFAULT_OVERLAP = 32
+
+
+def default_overlap(tile: int) -> int:
+    """The tile overlap used when none is given: 32 pixels, a quarter of tiles under 128.
+
+    Args:
+        tile: Tile side in pixels; 0 means the whole image at once (no overlap is used then).
+    """
+    return min(DEFAULT_OVERLAP, tile // 4) if tile else DEFAULT_OVERLAP
 
 
 @dataclass(frozen=True)

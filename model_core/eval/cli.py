@@ -32,6 +32,7 @@ from model_core.argparsing import (
     printable,
     ratio,
     run_reported,
+    silence_stdout,
 )
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
 from model_core.eval.protocol import EvalProgress, Row, evaluate
@@ -163,9 +164,13 @@ def run(args: argparse.Namespace) -> int:
     if unread:
         raise ValueError(f"no image of {', '.join(unread)} could be read (see the warnings); "
                          "nothing written")
-    # Printed first, so that a failing write (disk full) does not lose the results.
-    sys.stdout.write(markdown_tables(rows))
-    sys.stdout.flush()
+    # Printed first, so that a failing write (disk full) does not lose the results; a closed
+    # pipe (mdn eval ... | head) must not lose the files either.
+    try:
+        sys.stdout.write(markdown_tables(rows))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
     write_json(rows, args.json, args.overwrite)
     if args.markdown is not None:
         write_markdown(rows, args.markdown, args.overwrite)

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from model_core.noise import NoiseSpec
+from model_core.tiling import default_overlap
 from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio
 
 if TYPE_CHECKING:
@@ -231,6 +232,5 @@ def make_method(
     engine = Engine.from_file(path, device=pick_device(device))
     ratio = training_attn_mask_ratio(engine.card) if attn_mask is None else attn_mask
     settings = RunSettings(attn_mask_ratio=ratio, input_mask_ratio=input_mask, passes=passes,
-                           seed=seed, tile=tile,
-                           overlap=min(32, tile // 4) if tile else 32)
+                           seed=seed, tile=tile, overlap=default_overlap(tile))
     return NetworkMethod(label or method_label(name_or_path), engine, settings)

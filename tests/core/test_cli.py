@@ -413,6 +413,10 @@ def test_noise_type_takes_the_spellings_eval_takes(tmp_path: Path) -> None:
         assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(out), "--type", spelling,
                          "--level", "0.2"]) == 0
         assert (read_image(out).rgb != read_image(tmp_path / "clean.png").rgb).any()
+    # TYPE:LEVEL is mdn eval's form: here the level would be dropped silently, so it is refused.
+    assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(tmp_path / "g.png"), "--type",
+                     "gaussian:50"]) == 2
+    assert not (tmp_path / "g.png").exists()
 
 
 class _ClosedPipe:

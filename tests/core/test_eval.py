@@ -347,6 +347,31 @@ def test_cli_prints_the_results_even_when_writing_fails(
     assert captured.err.strip() == "mdn eval: error: No space left on device"
 
 
+class _ClosedPipe:
+    """A stdout whose reader has gone away (``mdn eval ... | head``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def test_cli_writes_its_files_when_stdout_is_closed(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    argv = ["--data", str(data), "--method", "noisy", "--noise", "gaussian:25", "--no-progress",
+            "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "r.json").read_text())[0]["method"] == "noisy"
+    err = capsys.readouterr().err
+    assert "error" not in err and "wrote" in err
+
+
 def test_cli_repeated_labels_are_a_usage_error(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
