@@ -13,11 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
+from mdn_gui.compose import to_uint8
 from mdn_gui.state import Metrics, RunRecord
 from model_core.engine import AttentionView, RunSettings
 from model_core.noise import NoiseSpec
 
-NOISE, SWEEP, ATTENTION = "noise", "sweep", "attention"
+NOISE, SWEEP, ATTENTION, DIFF = "noise", "sweep", "attention", "diff"
+OPEN, OPEN_RESULT = "open", "open:result"  # the source image; an extra result layer
+# Above this many pixels, decoding, display conversion and difference heatmaps go to the
+# worker: they cost about 0.25 s a megapixel on a busy CPU (17 s for a 54 MP photo).
+GUI_MAX_PIXELS = 500_000
+
+
+def display_of(image: np.ndarray, max_gui_pixels: int = GUI_MAX_PIXELS) -> np.ndarray | None:
+    """uint8 pixels for the display of a large image (made in the worker), None for a small one."""
+    if image.shape[0] * image.shape[1] <= max_gui_pixels:
+        return None
+    return to_uint8(image)
 
 
 def run_channel(layer: str) -> str:
@@ -117,6 +129,27 @@ class NoiseJob:
 
 
 @dataclass(frozen=True, eq=False)
+class OpenJob:
+    """Decode an image file too large to decode on the GUI thread."""
+
+    gen: int
+    path: Path
+    noisy: bool
+    channel: str = OPEN
+
+
+@dataclass(frozen=True, eq=False)
+class DiffJob:
+    """The difference heatmap |after - reference| through ``lut`` (a (256, 3) uint8 table)."""
+
+    gen: int
+    after: np.ndarray
+    reference: np.ndarray
+    lut: np.ndarray
+    channel: str = DIFF
+
+
+@dataclass(frozen=True, eq=False)
 class MetricsJob:
     """PSNR and SSIM of a layer's ``version`` against the clean image."""
 
@@ -199,6 +232,7 @@ class RunDone:
     record: RunRecord
     metrics: Metrics | None
     info: str
+    display: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +240,27 @@ class NoiseDone:
     gen: int
     image: np.ndarray
     seconds: float
+    display: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class OpenDone:
+    """A decoded image: float32 ``image`` and its uint8 ``display`` pixels."""
+
+    gen: int
+    path: Path
+    noisy: bool
+    image: np.ndarray
+    display: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DiffDone:
+    """A heatmap (uint8 (H, W, 3)) and the difference its top colour stands for."""
+
+    gen: int
+    heat: np.ndarray
+    vmax: float
 
 
 @dataclass(frozen=True, eq=False)

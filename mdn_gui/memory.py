@@ -40,20 +40,32 @@ def read_image_that_fits(path: str | Path) -> LoadedImage:
         ImageReadError: If the file cannot be read or is too large (the message names its
             size and the limit).
     """
-    available = available_memory()
-    limit = max_image_pixels(available)
-    size = _header_size(Path(path))
-    if size is not None and size[0] * size[1] > limit and limit < DEFAULT_MAX_PIXELS:
-        width, height = size
-        raise ImageReadError(
-            f"{Path(path).name} is {width}x{height} ({width * height / 1e6:.3g} megapixels); with "
-            f"{available / 2**30:.1f} GB of memory available the workbench opens at most "
-            f"{limit / 1e6:.3g} megapixels (about {BYTES_PER_PIXEL} bytes a pixel)"
-        )
+    limit = check_fits(Path(path), header_size(Path(path)))
     return read_image(path, max_pixels=limit)
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
+def check_fits(path: Path, size: tuple[int, int] | None) -> int:
+    """Refuse an image of ``size`` (width, height) too large for the memory available now.
+
+    Returns:
+        The largest number of pixels the workbench opens now.
+
+    Raises:
+        ImageReadError: If it is too large (the message names its size and the limit).
+    """
+    available = available_memory()
+    limit = max_image_pixels(available)
+    if size is not None and size[0] * size[1] > limit and limit < DEFAULT_MAX_PIXELS:
+        width, height = size
+        raise ImageReadError(
+            f"{path.name} is {width}x{height} ({width * height / 1e6:.3g} megapixels); with "
+            f"{available / 2**30:.1f} GB of memory available the workbench opens at most "
+            f"{limit / 1e6:.3g} megapixels (about {BYTES_PER_PIXEL} bytes a pixel)"
+        )
+    return limit
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the file's header, or None when Pillow cannot open it."""
     try:
         with warnings.catch_warnings():

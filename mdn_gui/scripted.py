@@ -58,17 +58,34 @@ class ScriptedStart(QObject):
     """
 
     finished = Signal(int)
+    # Before the screenshot, noise and heatmaps still computed in the workers are waited for
+    # (polled), at most this long.
+    SETTLE_POLL_MS = 100
+    SETTLE_LIMIT_MS = 600_000
 
     def __init__(self, window: MainWindow, args: argparse.Namespace) -> None:
         super().__init__()
         self.window, self.args = window, args
         self.exit_code = 0
         self._done = False
+        self._settle_ms = 0
+        # A large image named on the command line is decoded in the worker: the steps wait
+        # for it (it may land, or fail, before start() is called).
+        self._waiting = window.session.opener.pending
+        self._image_ok = True
+        self._started = False
+        if self._waiting:
+            window.session.image_opened.connect(self._image_landed)
+            window.session.open_failed.connect(self._image_failed)
 
     def start(self, opened: bool = True) -> None:
         """Run the steps; ``opened`` False (a file could not be opened) fails a scripted run."""
+        self._started = True
+        self._image_ok = self._image_ok and opened
+        if self._waiting:
+            return  # resumed when the image lands or fails
         try:
-            self._start(opened)
+            self._start(self._image_ok)
         except Exception as exc:  # noqa: BLE001 - a scripted start must end, never hang
             report("scripted start failed", exc)
             self.window.show_error(f"Scripted start failed: {exc}")
@@ -89,6 +106,25 @@ class ScriptedStart(QObject):
         else:
             QTimer.singleShot(300, self._finish)
 
+    def _image_landed(self, *_args: object) -> None:
+        self._stop_waiting(opened=True)
+
+    def _image_failed(self, *_args: object) -> None:
+        from mdn_gui.app import DEFAULT_SAMPLE
+
+        if self.window.doc.image_size is None:  # as when a small file fails to open
+            self.window.session.open_sample(DEFAULT_SAMPLE)
+        self._stop_waiting(opened=False)
+
+    def _stop_waiting(self, *, opened: bool) -> None:
+        session = self.window.session
+        session.image_opened.disconnect(self._image_landed)
+        session.open_failed.disconnect(self._image_failed)
+        self._waiting = False
+        self._image_ok = self._image_ok and opened
+        if self._started:
+            self.start(self._image_ok)
+
     def _run_finished(self, _key: str) -> None:
         QTimer.singleShot(300, self._finish)
 
@@ -97,8 +133,17 @@ class ScriptedStart(QObject):
         self.exit_code = 1
         QTimer.singleShot(300, self._finish)
 
+    def _background_busy(self) -> bool:
+        """Whether noise or a difference heatmap is still being computed for the window."""
+        renderer = self.window.compare.diff.renderer
+        return self.window.session.noise_preview.pending or (renderer is not None and renderer.pending)
+
     def _finish(self) -> None:
         if self._done:
+            return
+        if self._background_busy() and self._settle_ms < self.SETTLE_LIMIT_MS:
+            self._settle_ms += self.SETTLE_POLL_MS
+            QTimer.singleShot(self.SETTLE_POLL_MS, self._finish)
             return
         self._done = True
         if self.args.screenshot is not None:

@@ -70,6 +70,8 @@ class Layer:
         version: Increases whenever the pixels change (metrics refer to a version).
         info: One line about where it came from.
         partial: True while a model run is still painting it tile by tile.
+        display: uint8 (H, W, 3) pixels of ``image`` converted in the worker for display (large
+            images only; None otherwise, and once a tile is pasted into the layer).
     """
 
     key: str
@@ -78,6 +80,7 @@ class Layer:
     version: int = 0
     info: str = ""
     partial: bool = False
+    display: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,13 @@ class Document:
         return None if image is None else (image.shape[0], image.shape[1])
 
     def set_source(
-        self, name: str, image: np.ndarray, *, noisy: bool = False, path: Path | None = None
+        self,
+        name: str,
+        image: np.ndarray,
+        *,
+        noisy: bool = False,
+        path: Path | None = None,
+        display: np.ndarray | None = None,
     ) -> None:
         """Replace everything with a new source image.
 
@@ -237,6 +246,7 @@ class Document:
             image: float32 (H, W, 3) in [0, 1].
             noisy: True for a real noisy photo with no clean reference.
             path: The file it came from.
+            display: Its uint8 pixels for display, when already converted.
         """
         image = as_rgb(image)
         self.source_name, self.source_path, self.has_clean = name, path, not noisy
@@ -247,14 +257,22 @@ class Document:
             self._put(Layer(NOISY, "noisy (real photo)", image, info="opened as noisy, no reference"))
         else:
             self._put(Layer(CLEAN, "clean", image, info="clean reference"))
+        self.layers[NOISY if noisy else CLEAN].display = display
         self.source_changed.emit()
 
     def set_layer(
-        self, key: str, image: np.ndarray, *, label: str | None = None, info: str = "", partial: bool = False
+        self,
+        key: str,
+        image: np.ndarray,
+        *,
+        label: str | None = None,
+        info: str = "",
+        partial: bool = False,
+        display: np.ndarray | None = None,
     ) -> Layer:
         """Add or replace a layer (its metrics are dropped) and announce it."""
         label = label or self.layers.get(key, Layer(key, key, image)).label
-        layer = self._put(Layer(key, label, as_rgb(image), info=info, partial=partial))
+        layer = self._put(Layer(key, label, as_rgb(image), info=info, partial=partial, display=display))
         if self.metrics.pop(key, None) is not None:
             self.metrics_changed.emit()
         self.layers_changed.emit(key)
@@ -276,6 +294,7 @@ class Document:
             return
         y0, x0, y1, x1 = box
         layer.image[y0:y1, x0:x1] = as_rgb(tile)[: y1 - y0, : x1 - x0]
+        layer.display = None
         self._versions += 1
         layer.version = self._versions
         self.layer_updated.emit(key, box)
@@ -380,4 +399,6 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
         arr = arr[..., :3]
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.float32 and arr.flags.c_contiguous and arr.min() >= 0.0 and arr.max() <= 1.0:
+        return arr  # already in the convention: no copy (clipping 54 MP took seconds)
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)

@@ -24,10 +24,13 @@ import numpy as np
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from mdn_gui import classical
+from mdn_gui import classical, memory
+from mdn_gui.compose import difference, heatmap, nice_scale, to_uint8
 from mdn_gui.jobs import (
     AttentionDone,
     AttentionJob,
+    DiffDone,
+    DiffJob,
     GenerationBoard,
     JobCancelled,
     JobFailed,
@@ -38,13 +41,16 @@ from mdn_gui.jobs import (
     ModelRef,
     NoiseDone,
     NoiseJob,
+    OpenDone,
+    OpenJob,
     RunDone,
     RunJob,
     SweepDone,
     SweepJob,
     SweepPoint,
+    display_of,
 )
-from mdn_gui.state import Metrics, RunRecord
+from mdn_gui.state import Metrics, RunRecord, as_rgb
 from model_core.engine import Cancelled, DenoiseResult, Engine, Progress, TileUpdate
 from model_core.metrics import psnr, ssim
 from model_core.noise import NoiseSpec, apply_noise
@@ -124,8 +130,8 @@ class Worker(QObject):
     Signals (one argument each, a dataclass from :mod:`mdn_gui.jobs`):
         progressed (JobProgress), tile_ready (JobTile), run_done (RunDone),
         noise_done (NoiseDone), metrics_done (MetricsDone), sweep_point (SweepPoint),
-        sweep_done (SweepDone), attention_done (AttentionDone), failed (JobFailed),
-        cancelled (JobCancelled).
+        sweep_done (SweepDone), attention_done (AttentionDone), opened (OpenDone),
+        diff_done (DiffDone), failed (JobFailed), cancelled (JobCancelled).
     """
 
     progressed = Signal(object)
@@ -136,6 +142,8 @@ class Worker(QObject):
     sweep_point = Signal(object)
     sweep_done = Signal(object)
     attention_done = Signal(object)
+    opened = Signal(object)
+    diff_done = Signal(object)
     failed = Signal(object)
     cancelled = Signal(object)
 
@@ -149,6 +157,8 @@ class Worker(QObject):
             MetricsJob: self._metrics,
             SweepJob: self._sweep,
             AttentionJob: self._attention,
+            OpenJob: self._open,
+            DiffJob: self._diff,
         }
 
     @Slot(object)
@@ -195,7 +205,8 @@ class Worker(QObject):
             image, record = self._run_classical(job, cancel)
         metrics = measure(image, job.clean)
         info = f"{job.model.label}, {record.seconds:.1f} s on {record.device}"
-        self.run_done.emit(RunDone(job.gen, job.layer, job.model, image, record, metrics, info))
+        done = RunDone(job.gen, job.layer, job.model, image, record, metrics, info, display_of(image))
+        self.run_done.emit(done)
 
     def _run_network(self, job: RunJob, cancel: Callable[[], bool]) -> tuple[np.ndarray, RunRecord]:
         assert job.model.path is not None
@@ -249,7 +260,22 @@ class Worker(QObject):
     def _noise(self, job: NoiseJob) -> None:
         start = time.perf_counter()
         image = apply_noise(job.clean, NoiseSpec(job.kind, job.level), job.seed)
-        self.noise_done.emit(NoiseDone(job.gen, image, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        self.noise_done.emit(NoiseDone(job.gen, image, seconds, display_of(image)))
+
+    def _open(self, job: OpenJob) -> None:
+        cancel = self._canceller(job)
+        image = as_rgb(memory.read_image_that_fits(job.path).rgb)
+        if cancel():  # a newer image or Cancel: skip the conversion for display
+            raise Cancelled("superseded while decoding")
+        self.opened.emit(OpenDone(job.gen, job.path, job.noisy, image, to_uint8(image)))
+
+    def _diff(self, job: DiffJob) -> None:
+        diff = difference(job.after, job.reference)
+        if not self._board.is_current(job.channel, job.gen):
+            raise Cancelled("superseded while computing the difference")
+        vmax = nice_scale(diff)
+        self.diff_done.emit(DiffDone(job.gen, heatmap(diff, vmax, job.lut), vmax))
 
     def _metrics(self, job: MetricsJob) -> None:
         metrics = measure(job.image, job.clean)
@@ -309,7 +335,9 @@ class WorkerThread(QObject):
 
     submit_job = Signal(object)
 
-    def __init__(self, board: GenerationBoard, parent: QObject | None = None) -> None:
+    def __init__(
+        self, board: GenerationBoard, parent: QObject | None = None, name: str = "mdn-worker"
+    ) -> None:
         super().__init__(parent)
         torch.set_num_threads(worker_threads())
         self.worker = Worker(board)
@@ -317,7 +345,7 @@ class WorkerThread(QObject):
         if app is not None:  # a last guard: never destroy a running thread at exit
             app.aboutToQuit.connect(self.stop)
         self._thread = QThread()
-        self._thread.setObjectName("mdn-worker")
+        self._thread.setObjectName(name)
         self.worker.moveToThread(self._thread)
         self.submit_job.connect(self.worker.submit)
         self._thread.start()

@@ -42,14 +42,15 @@ class NoisePreview(QObject):
     Args:
         board: Generations (a newer request makes a queued one stale).
         backend: The worker thread, for slow noise.
-        deliver: Called with each current noisy image, on the GUI thread.
+        deliver: Called with each current noisy image (and, from the worker, its uint8
+            pixels for display when it is large), on the GUI thread.
     """
 
     def __init__(
         self,
         board: GenerationBoard,
         backend: WorkerThread,
-        deliver: Callable[[np.ndarray], None],
+        deliver: Callable[..., None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -89,4 +90,4 @@ class NoisePreview(QObject):
         _, kind, pixels = self._pending
         self._pending = None
         self.cost.record(kind, pixels, done.seconds)
-        self.deliver(done.image)
+        self.deliver(done.image, done.display)

@@ -16,8 +16,11 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from mdn_gui import catalog as cat
+from mdn_gui import memory
 from mdn_gui.controllers.noise import NoisePreview
+from mdn_gui.controllers.opening import ImageOpener
 from mdn_gui.jobs import (
+    OPEN_RESULT,
     GenerationBoard,
     JobCancelled,
     JobFailed,
@@ -30,7 +33,6 @@ from mdn_gui.jobs import (
     metrics_channel,
     run_channel,
 )
-from mdn_gui.memory import read_image_that_fits
 from mdn_gui.samples import load_sample
 from mdn_gui.state import (
     CLEAN,
@@ -57,6 +59,8 @@ class SessionController(QObject):
         run_finished (layer): a current run's result landed in the document.
         run_failed (message): a run could not start or failed.
         message (text): something worth showing in the status bar.
+        image_opened (path, noisy): an image file became the source (at once or from the worker).
+        open_failed (path, message): an image decoded in the worker could not be read.
     """
 
     run_progress = Signal(int, int, str)
@@ -64,6 +68,8 @@ class SessionController(QObject):
     run_finished = Signal(str)
     run_failed = Signal(str)
     message = Signal(str)
+    image_opened = Signal(str, bool)
+    open_failed = Signal(str, str)
 
     def __init__(
         self,
@@ -78,6 +84,9 @@ class SessionController(QObject):
         self.catalog = catalog if catalog is not None else cat.ModelCatalog.discover()
         self.board = GenerationBoard()
         self.backend = WorkerThread(self.board, self)
+        # Decoding and heatmaps of large images have a worker of their own: behind a model
+        # run (minutes on a large photo) they would wait for it to end.
+        self.image_backend = WorkerThread(self.board, self, name="mdn-images")
         self.auto_run = True
         # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
         self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
@@ -85,6 +94,12 @@ class SessionController(QObject):
         # Runs asked for while the noisy image is computed: (choice, attn_ratio), started on arrival.
         self._deferred: list[tuple[str | None, float | None]] = []
         self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy, parent=self)
+        self.opener = ImageOpener(self.board, self.image_backend, self._image_read, parent=self)
+        self.result_opener = ImageOpener(
+            self.board, self.image_backend, self._result_read, channel=OPEN_RESULT, parent=self
+        )
+        for opener in (self.opener, self.result_opener):
+            opener.failed.connect(self.open_failed)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(debounce_ms)
@@ -105,44 +120,75 @@ class SessionController(QObject):
         """Open a built-in sample as the clean image."""
         self.load_array(name, load_sample(name))
 
-    def open_image(self, path: str | Path, *, noisy: bool = False) -> None:
+    def open_image(self, path: str | Path, *, noisy: bool = False) -> bool:
         """Open an image file as the clean image, or as a real noisy photo without reference.
 
+        Returns:
+            True when it was opened at once; False when it is large and decoded in the worker
+            (``image_opened`` or ``open_failed`` follows; runs asked for meanwhile wait for it).
+
         Raises:
-            ImageReadError: If the file cannot be read or needs more memory than is available.
+            ImageReadError: If the file cannot be read or needs more memory than is available
+                (for a large file, errors found while decoding come as ``open_failed``).
         """
-        loaded = read_image_that_fits(path)
-        self.load_array(Path(path).name, loaded.rgb, noisy=noisy, path=Path(path))
+        self._deferred.clear()  # runs asked for until now were for the old image
+        return self.opener.request(path, noisy)
+
+    def _image_read(self, path: Path, noisy: bool, image: np.ndarray, display: np.ndarray | None) -> None:
+        # Runs asked for while it was decoded wait on (for its noise) and run on it.
+        self.load_array(path.name, image, noisy=noisy, path=path, display=display, keep_deferred=True)
+        self.image_opened.emit(str(path), noisy)
 
     def load_array(
-        self, name: str, image: np.ndarray, *, noisy: bool = False, path: Path | None = None
+        self,
+        name: str,
+        image: np.ndarray,
+        *,
+        noisy: bool = False,
+        path: Path | None = None,
+        display: np.ndarray | None = None,
+        keep_deferred: bool = False,
     ) -> None:
-        """Make ``image`` the session's source."""
-        self.cancel()
+        """Make ``image`` the session's source (``display``: its uint8 pixels, when converted)."""
+        if keep_deferred:
+            self.cancel_runs()
+        else:
+            self.cancel()
         self.noise_preview.cancel()  # the old image's noise must not land on the new one
-        self.doc.set_source(name, image, noisy=noisy, path=path)
+        self.result_opener.cancel()  # nor a result of the old image's size
+        self.doc.set_source(name, image, noisy=noisy, path=path, display=display)
         if noisy:
             self._noisy_changed()
         else:
             self.refresh_noise()
 
     def open_result(self, path: str | Path) -> str:
-        """Open an image file as an extra result layer; returns its key.
+        """Open an image file as an extra result layer, shown as B; returns its key.
+
+        A large file is decoded in the worker: its layer comes later (errors as ``open_failed``).
 
         Raises:
-            ImageReadError: If the file cannot be read.
+            ImageReadError: If a small file cannot be read.
             ValueError: If its size differs from the source image.
         """
-        loaded = read_image_that_fits(path)
+        path = Path(path)
+        header = memory.header_size(path)
+        if header is not None:
+            self._check_result_size(path, (header[1], header[0]))
+        self.result_opener.request(path)
+        return f"opened:{path.name}"
+
+    def _check_result_size(self, path: Path, shape: tuple[int, int]) -> None:
         size = self.doc.image_size
-        if size is not None and loaded.shape != size:
-            raise ValueError(
-                f"{Path(path).name} is {loaded.shape[1]}x{loaded.shape[0]}, the image is {size[1]}x{size[0]}"
-            )
-        key = f"opened:{Path(path).name}"
-        self.doc.set_layer(key, loaded.rgb, label=Path(path).stem, info=f"opened from {path}")
+        if size is not None and shape != size:
+            raise ValueError(f"{path.name} is {shape[1]}x{shape[0]}, the image is {size[1]}x{size[0]}")
+
+    def _result_read(self, path: Path, _noisy: bool, image: np.ndarray, display: np.ndarray | None) -> None:
+        self._check_result_size(path, image.shape[:2])
+        key = f"opened:{path.name}"
+        self.doc.set_layer(key, image, label=path.stem, info=f"opened from {path}", display=display)
         self.request_metrics(key)
-        return key
+        self.doc.update_view(b=key)
 
     # ------------------------------------------------------------------ noise
 
@@ -169,9 +215,10 @@ class SessionController(QObject):
             return None
         return NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
 
-    def _set_noisy(self, noisy: np.ndarray) -> None:
+    def _set_noisy(self, noisy: np.ndarray, display: np.ndarray | None = None) -> None:
         spec = NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
-        self.doc.set_layer(NOISY, noisy, label=f"noisy ({spec})", info=f"{spec}, seed {self.doc.noise.seed}")
+        info = f"{spec}, seed {self.doc.noise.seed}"
+        self.doc.set_layer(NOISY, noisy, label=f"noisy ({spec})", info=info, display=display)
         self._noisy_changed()
 
     def _noisy_changed(self) -> None:
@@ -274,7 +321,7 @@ class SessionController(QObject):
             attn_ratio: Override of the attention-mask ratio (default: the settings').
         """
         self._debounce.stop()
-        if self.noise_preview.pending:  # the input is about to change: run on the new one
+        if self.noise_preview.pending or self.opener.pending:  # the input is about to change
             if (choice, attn_ratio) not in self._deferred:
                 self._deferred.append((choice, attn_ratio))
             self.message.emit("The run starts when the noisy image is ready.")
@@ -293,7 +340,8 @@ class SessionController(QObject):
         layer = MODEL_LAYERS[choice]
         gen = self.board.issue(run_channel(layer))
         label = ref.label if choice != "custom" else f"{ref.label} (weights)"
-        self.doc.set_layer(layer, noisy.copy(), label=label, info="running", partial=True)
+        display = self.doc.layers[NOISY].display
+        self.doc.set_layer(layer, noisy.copy(), label=label, info="running", partial=True, display=display)
         self._active[run_channel(layer)] = gen
         if self.doc.view.b not in self.doc.layers or self.doc.view.b == self.doc.view.a:
             self.doc.update_view(b=layer)
@@ -335,12 +383,13 @@ class SessionController(QObject):
             self._finish(channel, remove_partial=True)
 
     def cancel(self) -> None:
-        """The Cancel button: stop runs, and forget runs waiting for the noisy image.
+        """The Cancel button: stop runs, an image being decoded, and runs waiting for the input.
 
         Noise being computed still lands: the panel already shows its settings, and the
         models need an input that matches them.
         """
         self._deferred.clear()
+        self.opener.cancel()
         self.cancel_runs()
 
     @property
@@ -369,7 +418,7 @@ class SessionController(QObject):
     def _on_run_done(self, done: RunDone) -> None:
         if not self._current(done.layer, done.gen):
             return  # a stale run: its settings or input changed while it ran
-        layer = self.doc.set_layer(done.layer, done.image, info=done.info)
+        layer = self.doc.set_layer(done.layer, done.image, info=done.info, display=done.display)
         if done.metrics is not None:
             self.doc.set_metrics(done.layer, layer.version, done.metrics)
         self.doc.set_record(done.layer, done.record)
@@ -383,7 +432,7 @@ class SessionController(QObject):
         if failed.channel.startswith("run:"):
             self._finish(failed.channel, remove_partial=True)
             self.run_failed.emit(failed.message)
-        elif not failed.channel.startswith(("sweep", "attention")):
+        elif not failed.channel.startswith(("sweep", "attention", "open")):  # open: self.opener
             self.message.emit(f"Error: {failed.message}")
 
     def _on_cancelled(self, cancelled: JobCancelled) -> None:
@@ -393,8 +442,9 @@ class SessionController(QObject):
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self) -> None:
-        """Cancel everything and stop the worker thread (waits for the current tile)."""
+        """Cancel everything and stop the worker threads (waits for the current tile or decoding)."""
         self._debounce.stop()
         self.board.cancel_matching("")
         self._active.clear()
         self.backend.stop()
+        self.image_backend.stop()

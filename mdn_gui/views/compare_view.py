@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from mdn_gui.compose import compose_export, difference, heatmap, nice_scale
+from mdn_gui.controllers.difference import DiffRenderer
 from mdn_gui.state import CLEAN, Document, ViewSettings, psnr_text
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.canvas import ImageCanvas
-from mdn_gui.views.convert import colorbar_qimage, lookup_table, to_qimage
+from mdn_gui.views.convert import colorbar_qimage, from_qimage, lookup_table, to_qimage
+from mdn_gui.views.diff_image import DiffImage
 
 MODES = {  # mode: (label, icon, tooltip)
     "split": ("Split", "fa6s.table-columns", "A left, B right of a divider (drag it, or Left/Right keys)"),
@@ -39,13 +41,22 @@ class CompareView(QWidget):
     Args:
         doc: The document (read only).
         set_view: Called with view-setting changes (the controller writes the document).
+        renderer: Computes the heatmaps of large images in the worker (without one, here).
     """
 
-    def __init__(self, doc: Document, set_view: Callable[..., Any], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        doc: Document,
+        set_view: Callable[..., Any],
+        parent: QWidget | None = None,
+        *,
+        renderer: DiffRenderer | None = None,
+    ) -> None:
         super().__init__(parent)
         self.doc, self._set_view = doc, set_view
         self._cache: dict[str, tuple[int, QImage]] = {}
-        self._diff_cache: tuple[tuple[Any, ...], QImage, float] | None = None
+        self.diff = DiffImage(doc, renderer, self)
+        self.diff.changed.connect(self._refresh_images)
         self.canvas = ImageCanvas(self)
         self.readout = QLabel(" ")
         self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -145,9 +156,13 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ document events
 
+    def refresh(self) -> None:
+        """Convert and show everything anew."""
+        self._refresh_all()
+
     def _refresh_all(self) -> None:
         self._cache.clear()
-        self._diff_cache = None
+        self.diff.reset()
         self._refresh_pickers()
         self._view_changed(self.doc.view)
 
@@ -158,6 +173,7 @@ class CompareView(QWidget):
 
     def _layer_updated(self, key: str, box: tuple[int, int, int, int]) -> None:
         self._paint_tile(key, box)
+        self.diff.tile_pasted(key, box)
         if key in self.doc.shown_pair():
             self._refresh_images()
 
@@ -177,6 +193,8 @@ class CompareView(QWidget):
     def _view_changed(self, view: ViewSettings) -> None:
         self.mode_buttons[view.mode].setChecked(True)
         self.canvas.set_mode(view.mode)
+        if view.mode != "diff":
+            self.diff.cancel()  # a heatmap being computed is no longer wanted
         # Disabled rather than hidden: the bar keeps its width when the mode changes.
         self.diff_combo.setEnabled(view.mode == "diff")
         # The reference in use: without a clean image |B - clean| falls back to |B - A|.
@@ -204,7 +222,9 @@ class CompareView(QWidget):
         layer = self.doc.layers[key]
         cached = self._cache.get(key)
         if cached is None or cached[0] != layer.version:
-            cached = (layer.version, to_qimage(layer.image))
+            # A large layer comes with pixels converted in the worker: copied, not converted.
+            pixels = layer.display if layer.display is not None else layer.image
+            cached = (layer.version, to_qimage(pixels))
             self._cache[key] = cached
         return cached[1]
 
@@ -233,23 +253,18 @@ class CompareView(QWidget):
             self.canvas.set_images(self.qimage(a), self.qimage(b), labels)
             return
         ref = self.diff_reference() or a
-        image, vmax = self._diff_image(b, ref)
+        heat = self.diff.get(b, ref)
         ref_label = "clean" if ref == CLEAN else self.doc.layers[ref].label
-        self.canvas.set_images(
-            self.qimage(a), image, (labels[0], f"|{self.doc.layers[b].label} - {ref_label}|")
-        )
+        title = f"|{self.doc.layers[b].label} - {ref_label}|"
+        if heat is None or not heat.current:
+            title += "  (could not compute)" if self.diff.failed else "  (computing...)"
+        self.canvas.set_images(self.qimage(a), None if heat is None else heat.image, (labels[0], title))
+        if heat is None:
+            self.canvas.set_colorbar(None)
+            return
         self.canvas.set_colorbar(
-            colorbar_qimage(), f"{vmax * 255:.3g}", "0", "mean |difference| (8-bit levels)"
+            colorbar_qimage(), f"{heat.vmax * 255:.3g}", "0", "mean |difference| (8-bit levels)"
         )
-
-    def _diff_image(self, key: str, ref: str) -> tuple[QImage, float]:
-        layers = self.doc.layers
-        cache_key = (key, layers[key].version, ref, layers[ref].version)
-        if self._diff_cache is None or self._diff_cache[0] != cache_key:
-            diff = difference(layers[key].image, layers[ref].image)
-            vmax = nice_scale(diff)
-            self._diff_cache = (cache_key, to_qimage(heatmap(diff, vmax, lookup_table())), vmax)
-        return self._diff_cache[1], self._diff_cache[2]
 
     # ------------------------------------------------------------------ readout and export
 
@@ -274,6 +289,9 @@ class CompareView(QWidget):
         mode = self.doc.view.mode
         if mode == "diff":
             ref = self.diff_reference() or a
+            heat = self.diff.get(b, ref)
+            if heat is not None and heat.current:
+                return from_qimage(heat.image)
             diff = difference(self.doc.layers[b].image, self.doc.layers[ref].image)
             return heatmap(diff, nice_scale(diff), lookup_table())
         if mode == "toggle":

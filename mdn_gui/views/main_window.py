@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.difference import DiffRenderer
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.plots.mask_view import MaskView
 from mdn_gui.plots.metrics_plot import MetricsPlot
@@ -27,6 +28,7 @@ from mdn_gui.plots.sweep_plot import SweepPlot
 from mdn_gui.state import MODEL_LAYERS
 from mdn_gui.views.actions import WindowActions, fill_menu
 from mdn_gui.views.binding import subscribe
+from mdn_gui.views.busy import BusyIndicator
 from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.model_panel import ModelPanel
 from mdn_gui.views.noise_panel import NoisePanel
@@ -74,7 +76,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("mdn-main-window")
         self.setAcceptDrops(True)
         self.resize(1400, 900)
-        self.compare = CompareView(self.doc, self.session_view, self)
+        renderer = DiffRenderer(session.board, session.image_backend, self)
+        renderer.failed.connect(lambda why: self.show_status(f"Could not compute the difference: {why}"))
+        self.compare = CompareView(self.doc, self.session_view, self, renderer=renderer)
         self.banner = Banner(self)
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -144,6 +148,8 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         bar = self.statusBar()
+        self.busy = BusyIndicator(self)  # permanent: a status message must not hide it
+        bar.addPermanentWidget(self.busy)
         self.size_label, self.device_label, self.time_label = QLabel(), QLabel(), QLabel()
         for label in (self.size_label, self.device_label, self.time_label):
             label.setContentsMargins(8, 0, 8, 0)
@@ -154,8 +160,14 @@ class MainWindow(QMainWindow):
         s, doc = self.session, self.doc
         s.message.connect(self.show_status)
         s.run_failed.connect(self.show_error)
-        s.running_changed.connect(self.actions_.cancel.setEnabled)
+        s.running_changed.connect(self._update_cancel)
         s.run_finished.connect(self.hide_error)
+        s.image_opened.connect(self._image_opened)
+        s.open_failed.connect(lambda path, why: self.show_error(f"Could not open {Path(path).name}: {why}"))
+        s.opener.pending_changed.connect(lambda text: self.busy.set_task("open", text))
+        s.result_opener.pending_changed.connect(lambda text: self.busy.set_task("result", text))
+        s.opener.pending_changed.connect(self._update_cancel)
+        self.compare.diff.pending_changed.connect(lambda text: self.busy.set_task("diff", text))
         self.analysis.attention_failed.connect(self.show_status)
         self.compare.canvas.clicked.connect(self._canvas_clicked)
         s.focus_provider = self.compare.canvas.centre_pixel
@@ -240,24 +252,35 @@ class MainWindow(QMainWindow):
         self.banner.show_message(text, error=True)
 
     def open_path(self, path: str | Path, *, noisy: bool = False, weights: bool | None = None) -> bool:
-        """Open an image or (``weights``, else by the suffix) a weights file; errors go to the banner."""
+        """Open an image or (``weights``, else by the suffix) a weights file; errors go to the banner.
+
+        Returns:
+            False when it failed; True when it opened, or (a large image) is being decoded
+            in the worker, whose errors reach the banner later.
+        """
         path = Path(path)
         if weights is None:
             weights = path.suffix.lower() in WEIGHT_SUFFIXES
         try:
-            if weights:
-                self.session.open_weights(path)
-                self.model_panel.refresh_choices()
-            else:
-                self.session.open_image(path, noisy=noisy)
+            if not weights:
+                self.session.open_image(path, noisy=noisy)  # lands through _image_opened
+                return True
+            self.session.open_weights(path)
+            self.model_panel.refresh_choices()
         except (ImageReadError, OSError, ValueError) as exc:
             self.show_error(f"Could not open {path.name}: {exc}")
             return False
-        if weights:
-            self.banner.hide()  # also the notice about missing shipped weights
-        self.hide_error()
-        self.add_recent(path, tag="weights" if weights else "noisy" if noisy else "")
+        self.banner.hide()  # also the notice about missing shipped weights
+        self.add_recent(path, tag="weights")
         return True
+
+    def _update_cancel(self, *_args: object) -> None:
+        """Cancel (Esc) stops runs and the decoding of a large image."""
+        self.actions_.cancel.setEnabled(self.session.running or self.session.opener.pending)
+
+    def _image_opened(self, path: str, noisy: bool) -> None:
+        self.hide_error()
+        self.add_recent(Path(path), tag="noisy" if noisy else "")
 
     def open_sample(self, name: str) -> None:
         self.session.open_sample(name)
@@ -274,11 +297,9 @@ class MainWindow(QMainWindow):
         )
         if path:
             try:
-                key = self.session.open_result(path)
+                self.session.open_result(path)  # shown as B when it lands
             except (ImageReadError, OSError, ValueError) as exc:
                 self.show_error(f"Could not open {Path(path).name}: {exc}")
-                return
-            self.session_view(b=key)
 
     def open_weights_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open weights", self._last_folder(), WEIGHTS_FILTER)
