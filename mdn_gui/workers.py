@@ -9,7 +9,6 @@ stale is skipped, and a running one stops at the next tile (the engine polls ``c
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
@@ -50,6 +49,7 @@ from mdn_gui.jobs import (
     SweepPoint,
     display_of,
 )
+from mdn_gui.killable import run_killable
 from mdn_gui.state import Metrics, RunRecord, as_rgb
 from model_core.engine import Cancelled, DenoiseResult, Engine, Progress, TileUpdate
 from model_core.metrics import psnr, ssim
@@ -58,7 +58,7 @@ from model_core.noise import NoiseSpec, apply_noise
 ENGINE_CACHE_SIZE = 3
 # Classical methods run in a child process, killed on cancel: BM3D takes minutes on a large
 # photo and cannot be interrupted in a thread (NLM takes a second: a process would cost more).
-IN_PROCESS = ("bm3d",)
+KILLABLE = ("bm3d",)
 KEEP_MAP_BUDGET = 64_000_000  # bytes of keep-maps kept per run
 
 
@@ -90,21 +90,6 @@ def measure(image: np.ndarray, clean: np.ndarray | None) -> Metrics | None:
         return None
     quality = ssim(image, clean) if min(image.shape[:2]) >= 11 else None
     return Metrics(psnr(image, clean), quality)
-
-
-def run_killable(fn: Callable[..., Any], args: tuple[Any, ...], cancel: Callable[[], bool]) -> Any:
-    """``fn(*args)`` in a child process that is killed as soon as ``cancel()`` is true.
-
-    Raises:
-        Cancelled: If ``cancel()`` became true first.
-    """
-    with multiprocessing.get_context("spawn").Pool(1) as pool:  # leaving it kills the child
-        pending = pool.apply_async(fn, args)
-        while not pending.ready():
-            if cancel():
-                raise Cancelled("cancelled while running in a child process")
-            pending.wait(0.1)
-        return pending.get()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -247,8 +232,8 @@ class Worker(QObject):
         if cancel():
             raise Cancelled("cancelled before the classical method started")
         args = (job.model.choice, job.image, job.noise, job.clean)
-        if job.model.choice in IN_PROCESS:
-            image = run_killable(classical.denoise, args, cancel)
+        if job.model.choice in KILLABLE:
+            image = run_killable(classical.denoise, args, cancel, Cancelled)
         else:
             image = classical.denoise(*args)
         self.progressed.emit(JobProgress(job.channel, job.gen, 1, 1, "done"))

@@ -84,6 +84,13 @@ class NoisePreview(QObject):
         self.board.cancel(NOISE)
         self._pending = None
 
+    def forget(self, gen: int) -> bool:
+        """The worker failed request ``gen``: stop waiting for it; False if it was not awaited."""
+        if self._pending is None or self._pending[0] != gen:
+            return False
+        self._pending = None
+        return True
+
     def _on_done(self, done: NoiseDone) -> None:
         if self._pending is None or not self.board.is_current(NOISE, done.gen):
             return

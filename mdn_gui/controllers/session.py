@@ -20,6 +20,7 @@ from mdn_gui import memory
 from mdn_gui.controllers.noise import NoisePreview
 from mdn_gui.controllers.opening import ImageOpener
 from mdn_gui.jobs import (
+    NOISE,
     OPEN_RESULT,
     GenerationBoard,
     JobCancelled,
@@ -45,6 +46,7 @@ from mdn_gui.state import (
 from mdn_gui.workers import WorkerThread
 from model_core.engine import RunSettings
 from model_core.noise import NOISE_TYPES, NoiseSpec
+from model_core.tiling import default_overlap
 
 MAX_RATIO = 0.95
 RESULT_LAYERS = tuple(dict.fromkeys(MODEL_LAYERS.values()))
@@ -98,8 +100,8 @@ class SessionController(QObject):
         self.result_opener = ImageOpener(
             self.board, self.image_backend, self._result_read, channel=OPEN_RESULT, parent=self
         )
-        for opener in (self.opener, self.result_opener):
-            opener.failed.connect(self.open_failed)
+        self.opener.failed.connect(self._open_failed)
+        self.result_opener.failed.connect(self.open_failed)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(debounce_ms)
@@ -131,8 +133,12 @@ class SessionController(QObject):
             ImageReadError: If the file cannot be read or needs more memory than is available
                 (for a large file, errors found while decoding come as ``open_failed``).
         """
-        self._deferred.clear()  # runs asked for until now were for the old image
+        self._drop_deferred()  # runs asked for until now were for the old image
         return self.opener.request(path, noisy)
+
+    def _open_failed(self, path: str, message: str) -> None:
+        self._drop_deferred()  # they waited for this image (the old one is still shown)
+        self.open_failed.emit(path, message)
 
     def _image_read(self, path: Path, noisy: bool, image: np.ndarray, display: np.ndarray | None) -> None:
         # Runs asked for while it was decoded wait on (for its noise) and run on it.
@@ -232,6 +238,8 @@ class SessionController(QObject):
         deferred, self._deferred = self._deferred, []
         for choice, ratio in deferred:
             self.run_now(choice, attn_ratio=ratio)
+        if deferred and not self._active:  # none of them could start
+            self.running_changed.emit(False)
         if self.auto_run and not deferred:
             self.schedule_run()
 
@@ -295,7 +303,7 @@ class SessionController(QObject):
             passes=m.passes,
             seed=m.seed,
             tile=m.tile,
-            overlap=min(32, m.tile // 4),
+            overlap=default_overlap(m.tile),
             precision=m.precision,
             focus=self.focus_provider(),
         )
@@ -324,6 +332,7 @@ class SessionController(QObject):
         if self.noise_preview.pending or self.opener.pending:  # the input is about to change
             if (choice, attn_ratio) not in self._deferred:
                 self._deferred.append((choice, attn_ratio))
+            self.running_changed.emit(True)  # a waiting run can be cancelled
             self.message.emit("The run starts when the noisy image is ready.")
             return None
         choice = choice or self.doc.model.model
@@ -388,13 +397,21 @@ class SessionController(QObject):
         Noise being computed still lands: the panel already shows its settings, and the
         models need an input that matches them.
         """
-        self._deferred.clear()
+        self._drop_deferred()
         self.opener.cancel()
         self.cancel_runs()
 
+    def _drop_deferred(self) -> None:
+        """Forget the runs waiting for the input."""
+        if self._deferred:
+            self._deferred.clear()
+            if not self._active:
+                self.running_changed.emit(False)
+
     @property
     def running(self) -> bool:
-        return bool(self._active)
+        """Whether a run is in flight or waits for its input."""
+        return bool(self._active or self._deferred)
 
     def _current(self, layer: str, gen: int) -> bool:
         return self.board.is_current(run_channel(layer), gen)
@@ -404,7 +421,7 @@ class SessionController(QObject):
         layer = self.doc.layers.get(channel.removeprefix("run:"))
         if remove_partial and layer is not None and layer.partial:
             self.doc.remove_layer(layer.key)
-        if not self._active:
+        if not self._active and not self._deferred:
             self.running_changed.emit(False)
 
     def _on_progress(self, event: JobProgress) -> None:
@@ -432,6 +449,11 @@ class SessionController(QObject):
         if failed.channel.startswith("run:"):
             self._finish(failed.channel, remove_partial=True)
             self.run_failed.emit(failed.message)
+        elif failed.channel == NOISE and self.noise_preview.forget(failed.gen):
+            self.message.emit(f"Error: {failed.message}")
+            if self._deferred:  # the runs waiting for this noisy image cannot start
+                self._drop_deferred()
+                self.run_failed.emit(f"no noisy image: {failed.message}")
         elif not failed.channel.startswith(("sweep", "attention", "open")):  # open: self.opener
             self.message.emit(f"Error: {failed.message}")
 

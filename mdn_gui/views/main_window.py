@@ -419,7 +419,7 @@ class MainWindow(QMainWindow):
         items = [
             (
                 Path(f).name + (" (noisy photo)" if f in noisy else ""),
-                lambda f=f: self.open_path(f, noisy=f in noisy, weights=f in weights),
+                lambda f=f: self.open_path(f, noisy=f in noisy, weights=True if f in weights else None),
             )
             for f in self.recent_files()
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -345,9 +346,48 @@ def test_cancel_stops_bm3d_at_once(qtbot, catalog: ModelCatalog, chart: np.ndarr
         qtbot.waitUntil(lambda: bool(started), timeout=TIMEOUT)
         with qtbot.waitSignal(s.backend.worker.cancelled, timeout=TIMEOUT):
             s.cancel()
+        assert not multiprocessing.active_children()  # BM3D's process is gone
         s.load_array("small", chart)  # and a run that is not cancelled lands as before
         with qtbot.waitSignal(s.run_finished, timeout=60_000):
             s.run_now("bm3d")
         assert s.doc.metrics[CLASSICAL].psnr > s.doc.metrics[NOISY].psnr
     finally:
         s.shutdown()
+
+
+def test_a_failed_noise_job_ends_the_runs_waiting_for_it(
+    qtbot, session: SessionController, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a noise job that raised (MemoryError on a huge photo) left the noise 'pending' for
+    ever: every later Run waited silently, and a scripted --run never ended."""
+    from mdn_gui import workers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise MemoryError("not enough memory for the noise")
+
+    monkeypatch.setattr(workers, "apply_noise", broken)
+    failed: list[str] = []
+    session.run_failed.connect(failed.append)
+    session.noise_preview.cost.record("speckle", 1, 1.0)  # to the worker
+    session.set_noise(kind="speckle")
+    assert session.run_now() is None  # waits for the noise...
+    qtbot.waitUntil(lambda: bool(failed), timeout=TIMEOUT)  # ...which fails: so does the run
+    assert not session.noise_preview.pending and not session.running
+    monkeypatch.undo()
+    session.set_noise(kind="gaussian")  # on the GUI thread again: Run works
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        assert session.run_now() is not None
+
+
+def test_a_run_waiting_for_the_noise_can_be_cancelled(qtbot, session: SessionController) -> None:
+    """Review: a waiting run did not count as running, so Cancel (and Esc) stayed disabled."""
+    states: list[bool] = []
+    session.running_changed.connect(states.append)
+    session.noise_preview.cost.record("speckle", 1, 1.0)
+    session.set_noise(kind="speckle")
+    assert session.run_now() is None
+    assert session.running and states[-1] is True
+    session.cancel()
+    assert not session.running and states[-1] is False
+    qtbot.waitUntil(lambda: not session.noise_preview.pending, timeout=TIMEOUT)
+    assert MASKED not in session.doc.layers  # the cancelled run did not start when the noise landed

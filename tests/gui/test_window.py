@@ -305,6 +305,19 @@ def test_open_weights_takes_any_file_name(
     assert not window.banner.isVisible() and window.session.catalog.custom == path
 
 
+def test_untagged_recent_weights_still_open_as_weights(
+    window: MainWindow, tmp_path: Path, tiny_weights: dict[str, Path]
+) -> None:
+    """Review: entries saved before recent files were tagged lost the detection by suffix: a
+    .safetensors entry opened as an image ("not a recognised image format")."""
+    path = tmp_path / "old.safetensors"
+    path.write_bytes(tiny_weights["baseline"].read_bytes())
+    window.recent.add(path)  # no tag, as an older mdn-gui stored it
+    window._fill_recent_menu()
+    window.actions_.recent_menu.actions()[0].trigger()
+    assert not window.banner.isVisible() and window.session.catalog.custom == path
+
+
 def test_flip_is_offered_in_toggle_mode_only(window: MainWindow) -> None:
     """QA: Ctrl+T in split mode flipped a hidden state: toggle mode then opened on A, not B."""
     window.session_view(mode="split")
