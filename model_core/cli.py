@@ -356,10 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _all_commands()
     delegated = {c.name: c.module for c in commands if c.module is not None}
     prog = f"{PROG} {argv[0]}" if argv and argv[0] in {c.name for c in commands} else PROG
-    if argv and argv[0] in delegated:  # the command reports its own warnings and errors
+    if argv and argv[0] in delegated:  # the command shows its own warnings
         def body() -> int:
             return int(_import_command(argv[0], str(delegated[argv[0]])).main(argv[1:]))
-        return run_reported(prog, body, (CliError,), own_warnings=False)
+        return run_reported(prog, body, (CliError, ValueError, OSError), own_warnings=False)
 
     def handle() -> int:
         args = build_parser(commands).parse_args(argv)

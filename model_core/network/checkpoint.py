@@ -199,6 +199,10 @@ def _training_card(raw: Any) -> dict[str, Any] | None:
         if history:
             card["history"] = history
             card["total_iterations"] = raw["iteration"] + sum(stage["iterations"] for stage in history)
+            if isinstance(raw.get("elapsed"), float):
+                earlier = sum(s.get("wall_time_s", 0) for s in history
+                              if isinstance(s.get("wall_time_s", 0), (int, float)))
+                card["total_wall_time_s"] = round(raw["elapsed"] + earlier, 1)
     return card
 
 

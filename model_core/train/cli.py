@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import logging
 import os
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 
-from model_core.argparsing import OneLineParser
+from model_core.argparsing import OneLineParser, run_reported
 from model_core.train.config import DEFAULT_TRAIN_DIR, DEFAULT_VAL_DIR, MODEL_SIZES, TrainConfig
+from model_core.train.loop import CKPT_NAME, checkpoint_run
 from model_core.train.run import RunPaths, train
+
+PROG = "mdn train"
+LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mdn train``."""
     parser.add_argument("--preset", choices=("masked", "baseline"), required=True,
                         help="the paper's recipe with masks (masked) or without (baseline)")
-    parser.add_argument("--size", choices=tuple(MODEL_SIZES), default="paper",
-                        help="model size: the paper's configuration, or a smaller one for CPUs")
+    parser.add_argument("--size", choices=tuple(MODEL_SIZES),
+                        help="model size: the paper's configuration, or a smaller one for CPUs "
+                             "(default: paper, or the resumed run's)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, model)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_TRAIN_DIR, help="folder of clean images")
-    parser.add_argument("--val", type=Path, default=DEFAULT_VAL_DIR,
-                        help="validation folder ('none' to skip)")
+    parser.add_argument("--data", type=Path,
+                        help="folder of clean images (default: CBSD432 of ../shared/datasets, or the "
+                             "resumed run's)")
+    parser.add_argument("--val", help="validation folder, 'none' to skip (default: Kodak24 of "
+                                      "../shared/datasets, or the resumed run's)")
     parser.add_argument("--iterations", type=int, help="total iterations (default: the paper's 450k)")
     parser.add_argument("--patch", type=int, help="side of the training crops (default 64)")
     parser.add_argument("--batch", type=int, help="patches per iteration and process (default 8)")
@@ -40,8 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of data, noise and masks (default 0)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
-    parser.add_argument("--init", type=Path, help="warm-start from a weights file")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt exactly")
+    parser.add_argument("--init", help="warm-start from weights: masked, baseline (shipped), a weights "
+                                       "file or another run's last.ckpt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/last.ckpt exactly; options not given are the run's")
     parser.add_argument("--overwrite", action="store_true",
                         help="start a new run in an OUT that holds one (its checkpoint and log are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,39 +64,99 @@ _FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "ema_de
            "checkpoint_every", "val_every", "val_limit", "workers", "seed")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset with the options the user gave."""
+# Options that change the samples, noise, masks or steps of the iterations still to come: a
+# resumed run given other values than it started with does not continue the same run.
+_EXACT_FIELDS = ("patch", "batch", "lr", "ema_decay", "precision", "seed")
+
+
+def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None) -> TrainConfig:
+    """The preset with the options the user gave; when resuming, the ``saved`` run's config
+    with them (an option left out keeps the run's value, not the preset's default)."""
     changes = {k: getattr(args, k) for k in _FIELDS if getattr(args, k) is not None}
-    return TrainConfig.preset_config(args.preset, model_size=args.size, **changes)
+    if saved is None:
+        return TrainConfig.preset_config(args.preset, model_size=args.size or "paper", **changes)
+    given = (args.preset, args.size or saved.model_size)
+    if given != (saved.preset, saved.model_size):
+        raise ValueError(f"{args.out / CKPT_NAME}: the run is {saved.preset}/{saved.model_size}, "
+                         f"not {given[0]}/{given[1]} (--preset, --size)")
+    cfg = dataclasses.replace(saved, **changes)
+    changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (was {getattr(saved, k)})"
+               for k in _EXACT_FIELDS if getattr(cfg, k) != getattr(saved, k)]
+    if changed:
+        LOG.warning("resuming with %s: the run will not continue as it would have",
+                    ", ".join(changed))
+    return cfg
+
+
+def run_paths(args: argparse.Namespace, sources: dict[str, str | None]) -> RunPaths:
+    """The run's folders: as given, else the resumed run's (``sources``), else the defaults."""
+    data = args.data or Path(sources.get("data") or DEFAULT_TRAIN_DIR)
+    val_text = args.val if args.val is not None else sources.get("val", str(DEFAULT_VAL_DIR))
+    val = None if val_text is None or val_text.lower() == "none" else Path(val_text)
+    if val is not None and not val.is_dir():
+        raise FileNotFoundError(f"{val}: no such validation folder (use --val none to skip)")
+    if sources.get("data") and Path(sources["data"]).resolve() != data.resolve():
+        LOG.warning("resuming on %s, the run started on %s: it will not continue as it would have",
+                    data, sources["data"])
+    return RunPaths(args.out, data, val)
+
+
+@contextlib.contextmanager
+def _info_lines() -> Iterator[None]:
+    """Show the training modules' INFO records (resumed at ...) on stderr; warnings and errors
+    are shown by :func:`run_reported`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.addFilter(lambda record: record.levelno < logging.WARNING)
+    logger = logging.getLogger("model_core.train")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``mdn train``; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    cfg = config_from_args(args)
-    val = None if str(args.val).lower() == "none" else args.val
-    if val is not None and not val.is_dir():
-        raise FileNotFoundError(f"{val}: no such validation folder (use --val none to skip)")
+    checkpoint = args.out / CKPT_NAME
+    saved, sources = checkpoint_run(checkpoint) if args.resume and checkpoint.is_file() else (None, {})
+    cfg = config_from_args(args, saved)
     if args.resume and args.init:
         raise ValueError("--resume and --init exclude each other")
-    paths = RunPaths(args.out, args.data, val)
+    paths = run_paths(args, sources)
     out, state = train(cfg, paths, device_name=args.device, init=args.init, resume=args.resume,
                        overwrite=args.overwrite, progress=not args.no_progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # torchrun starts one process per rank
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun starts one process per rank
+    if main_process:
         print(f"weights written to {out}")
     if state.interrupted:
-        print(f"stopped at iteration {state.iteration} of {cfg.iterations}; continue with --resume")
+        if main_process:
+            print(f"stopped at iteration {state.iteration} of {cfg.iterations}; continue with --resume")
         return 130
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m model_core.train``)."""
+def build_parser() -> OneLineParser:
+    """The parser of ``mdn train``."""
     parser = OneLineParser(
-        prog="mdn train", description="Train the masked or the baseline denoiser (the paper's recipe).")
+        prog=PROG, description="Train the masked or the baseline denoiser (the paper's recipe).")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mdn train`` (also ``python -m model_core.train``); returns the exit status.
+
+    Errors the user can fix are one line on stderr (``mdn train: error: ...``), warnings too.
+    """
+    def body() -> int:
+        with _info_lines():
+            return run(build_parser().parse_args(argv))
+    return run_reported(PROG, body)

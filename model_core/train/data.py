@@ -30,6 +30,17 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def _imread_quietly(path: Path) -> np.ndarray | None:
+    """``cv2.imread`` in colour, without OpenCV's own log lines about broken files (the caller
+    warns once, in mdn's words)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def augment(patch: np.ndarray, mode: int) -> np.ndarray:
     """One of the 8 flips/rotations of a square patch (mode 0..7)."""
     if mode >= 4:
@@ -60,7 +71,7 @@ class PatchDataset(Dataset):
 
     def _image(self, index: int) -> np.ndarray | None:
         if index not in self._cache:
-            img = cv2.imread(str(self.files[index]), cv2.IMREAD_COLOR)
+            img = _imread_quietly(self.files[index])
             if img is None or min(img.shape[:2]) < self.patch:
                 LOG.warning("skipping training image %s: unreadable or smaller than %d px",
                             self.files[index], self.patch)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import dataclasses
 import json
 import logging
 import os
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ from model_core.device import autocast_context, cpu_has_bf16, cpu_name
 from model_core.fileio import atomic_replace
 from model_core.network import MaskedSwinIR, apply_input_mask, build_model
 from model_core.network.checkpoint import load_into, load_weights
-from model_core.train.config import TrainConfig
+from model_core.network.config import SwinIRConfig
+from model_core.train.config import MODEL_SIZES, TrainConfig
 from model_core.train.data import PatchDataset, SequentialSamples
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class TrainState:
     precision: str = "fp32"
     history: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the last iteration
+    mid_step: bool = False  # an update is under way: model, optimiser, EMA and count may disagree
 
 
 def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
@@ -81,14 +82,29 @@ class LrSchedule:
 
 
 def warm_start(state: TrainState, weights: str | Path) -> None:
-    """Initialise model and EMA from a shipped or official weights file."""
-    loaded = load_weights(weights)
-    if loaded.config != state.model.cfg:
-        raise ValueError(f"{weights}: its architecture differs from the training model size")
+    """Initialise model and EMA from weights: a shipped name (``masked``), our safetensors, an
+    official checkpoint or a training checkpoint (``last.ckpt``, its EMA weights)."""
+    from model_core.weights import resolve_weights  # a light module, but only needed here
+
+    loaded = load_weights(resolve_weights(os.fspath(weights)))
+    ours = state.model.cfg
+    # img_size only shapes official attn_mask buffers, which mdn rebuilds: not part of the weights.
+    if dataclasses.replace(loaded.config, img_size=ours.img_size) != ours:
+        raise ValueError(f"{weights}: weights of {_size_name(loaded.config)}, but the run is "
+                         f"{_size_name(ours)} (choose the size with --size)")
     sd = loaded.model.state_dict()
     load_into(state.model, sd)
     load_into(state.ema, sd)
     state.history = lineage(loaded.card)
+
+
+def _size_name(cfg: SwinIRConfig) -> str:
+    """``"the lite size"``, or the architecture in words when it is none of the sizes."""
+    for name, make in MODEL_SIZES.items():
+        if dataclasses.replace(cfg, img_size=make().img_size) == make():
+            return f"the {name} size"
+    return (f"no mdn size (embed {cfg.embed_dim}, depths {list(cfg.depths)}, "
+            f"window {cfg.window_size})")
 
 
 # Card fields that describe one training stage.
@@ -117,20 +133,50 @@ def budget_totals(history: list[dict[str, Any]]) -> dict[str, Any]:
             for k in ("iterations", "patches_seen", "wall_time_s")}
 
 
-def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
-    """Atomically write everything needed to resume exactly."""
+def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path,
+                    sources: dict[str, str | None] | None = None) -> None:
+    """Atomically write everything needed to resume exactly.
+
+    Args:
+        sources: The run's ``data`` and ``val`` folders as given, for ``--resume`` without them.
+    """
     payload = {
         "model": state.model.state_dict(), "ema": state.ema.state_dict(),
         "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
         "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
-        "history": json.dumps(state.history),
+        "history": json.dumps(state.history), "sources": json.dumps(sources or {}),
     }
     atomic_replace(path, lambda tmp: torch.save(payload, tmp))
 
 
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The payload of a training checkpoint (no arbitrary unpickling: ``weights_only``)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        if exc.filename is not None:  # missing, unreadable: the error names the file
+            raise
+        raise ValueError(f"{path}: damaged training checkpoint ({exc.strerror or exc}); start over "
+                         "with --overwrite") from exc
+    except Exception as exc:  # a damaged file fails anywhere in the unpickler (KeyError, ...)
+        raise ValueError(f"{path}: damaged, or not a training checkpoint; start over with "
+                         "--overwrite") from exc
+    if not isinstance(payload, dict) or "train_config" not in payload:
+        raise ValueError(f"{path}: not an mdn training checkpoint")
+    return payload
+
+
+def checkpoint_run(path: Path) -> tuple[TrainConfig, dict[str, str | None]]:
+    """The training configuration a checkpoint was written with, and its data and validation
+    folders (``{"data": ..., "val": ...}``; empty for checkpoints of earlier mdn versions)."""
+    payload = _read_checkpoint(path)
+    sources = json.loads(payload.get("sources", "{}"))
+    return TrainConfig.from_dict(json.loads(payload["train_config"])), sources
+
+
 def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
-    """Restore ``state`` from ``path`` (no arbitrary unpickling: ``weights_only``)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """Restore ``state`` from ``path``."""
+    payload = _read_checkpoint(path)
     saved = TrainConfig.from_dict(json.loads(payload["train_config"]))
     if saved.model_size != cfg.model_size or saved.preset != cfg.preset:
         raise ValueError(f"{path}: checkpoint is {saved.preset}/{saved.model_size}, "
@@ -180,6 +226,8 @@ def train_step(state: TrainState, net: torch.nn.Module, clean: Tensor, cfg: Trai
     loss = F.l1_loss(out.float(), clean)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    # From here until the loop counts the iteration, a checkpoint would mix two iterations.
+    state.mid_step = True
     state.optimizer.step()
     state.scheduler.step()
     update_ema(state.ema, state.model, ema_decay_at(cfg.ema_decay, state.iteration))
@@ -235,37 +283,34 @@ def machine_description(device: torch.device) -> str:
     return f"{cpu_name()} CPU ({bf16}), {threads} thread{'s' if threads != 1 else ''}"
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so a killed run still writes its checkpoint."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class CsvLog:
     """Append-only CSV log of training and validation numbers.
 
     Args:
         path: The CSV file.
         restart: Start a new file (a new run) instead of appending (a resumed one).
+        resumed_at: For a resumed run, the checkpoint's iteration: rows after it (logged
+            before a hard stop, after that checkpoint) are dropped, as the run repeats them.
     """
 
     FIELDS = ("iteration", "elapsed_s", "loss", "lr", "val_gaussian15_psnr", "val_unseen_psnr")
 
-    def __init__(self, path: Path, *, restart: bool = False) -> None:
+    def __init__(self, path: Path, *, restart: bool = False, resumed_at: int | None = None) -> None:
         self.path = path
         if restart or not path.exists():
-            with path.open("w", newline="") as fh:
-                csv.writer(fh).writerow(self.FIELDS)
+            atomic_replace(path, lambda tmp: self._write(tmp, []))
+        elif resumed_at is not None:
+            with path.open(newline="") as fh:
+                header, *rows = list(csv.reader(fh)) or [[]]
+            kept = [r for r in rows if r and r[0].isdigit() and int(r[0]) <= resumed_at]
+            if len(kept) != len(rows) or not header:  # an empty file gets its header back
+                atomic_replace(path, lambda tmp: self._write(tmp, kept, header or None))
+
+    def _write(self, target: str, rows: list[list[str]], header: list[str] | None = None) -> None:
+        with open(target, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header or self.FIELDS)
+            writer.writerows(rows)
 
     def write(self, **row: Any) -> None:
         with self.path.open("a", newline="") as fh:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from model_core.argparsing import OneLineParser
+from model_core.argparsing import OneLineParser, describe_error
 from model_core.network.checkpoint import load_weights, save_weights
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -39,17 +41,45 @@ def publish(run_dir: Path, name: str, dest: Path, extra: dict[str, Any] | None =
         extra: More card fields (evaluation tables, notes).
         overwrite: Replace an existing shipped model.
 
+    Both files are written to a temporary folder in ``dest`` and checked there first, so a
+    failed publish leaves the shipped model as it was.
+
     Returns:
         The written safetensors path.
+
+    Raises:
+        FileExistsError: The model exists and ``overwrite`` is False.
+        ValueError: The weights file would be over :data:`MAX_BYTES`.
     """
     loaded = load_weights(run_dir / "model.safetensors")
     card = {**loaded.card, "name": name, "validation": validation_table(run_dir / "log.csv"),
             **(extra or {})}
+    out = dest / f"{name}.safetensors"
+    targets = (out, out.with_suffix(".json"))
+    if not overwrite:
+        for target in targets:
+            if target.exists():
+                raise FileExistsError(f"{target} exists (use --overwrite to replace it)")
     dest.mkdir(parents=True, exist_ok=True)
-    out = save_weights(loaded.model, dest / f"{name}.safetensors", card, overwrite=overwrite)
-    if out.stat().st_size > MAX_BYTES:
-        raise ValueError(f"{out} is over 20 MB; shipped weights must stay smaller")
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".publish-") as tmp:
+        staged = save_weights(loaded.model, Path(tmp) / out.name, card)
+        if staged.stat().st_size > MAX_BYTES:
+            raise ValueError(f"{out.name} would be {staged.stat().st_size / 2**20:.1f} MB, over the "
+                             f"{MAX_BYTES / 2**20:.0f} MB limit of shipped weights")
+        for target in targets:
+            os.replace(Path(tmp) / target.name, target)
     return out
+
+
+def _read_extra(path: Path) -> dict[str, Any]:
+    """The JSON object of ``--extra``."""
+    try:
+        extra = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: must hold a JSON object")
+    return extra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
             raise ValueError(f"--name {args.name!r} must be a plain file name")
-        extra = json.loads(args.extra.read_text()) if args.extra else None
-        if extra is not None and not isinstance(extra, dict):
-            raise ValueError(f"{args.extra}: must hold a JSON object")
+        extra = _read_extra(args.extra) if args.extra else None
         print(publish(args.run_dir, args.name, args.dest, extra, overwrite=args.overwrite))
     except (ValueError, OSError) as exc:
-        print(f"publish: error: {exc}", file=sys.stderr)
+        print(f"publish: error: {describe_error(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -34,14 +35,16 @@ from model_core.train.loop import (
     machine_description,
     new_state,
     save_checkpoint,
-    sigterm_as_interrupt,
     step_generator,
     train_step,
     warm_start,
 )
+from model_core.train.signals import StopRequest
 
 LOG = logging.getLogger(__name__)
 VAL_UNSEEN = NoiseSpec.parse("poisson:2.5")
+# What a run writes in its folder; a new run replaces none of them unless asked to.
+RUN_FILES = (CKPT_NAME, "model.safetensors")
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,24 @@ class RunPaths:
     def checkpoint(self) -> Path:
         return self.out_dir / CKPT_NAME
 
+    def sources(self) -> dict[str, str | None]:
+        """The data and validation folders, as saved in checkpoints."""
+        return {"data": str(self.data_dir), "val": None if self.val_dir is None else str(self.val_dir)}
+
 
 def load_validation_images(val_dir: Path, cfg: TrainConfig) -> list[np.ndarray]:
-    """The first ``val_limit`` readable images of ``val_dir``, centre-cropped to ``val_crop``.
+    """The first ``val_limit`` usable images of ``val_dir``, centre-cropped to ``val_crop``.
 
-    Unreadable files are skipped with a warning, like unreadable training images.
+    Unreadable files, and images with a side under the attention window (the network pads
+    each side up to a multiple of the window by reflection, which needs that much), are
+    skipped with a warning, like unusable training images.
 
     Raises:
         FileNotFoundError: The folder is missing or holds no image files.
-        ValueError: None of its images is readable.
+        ValueError: None of its images is usable.
     """
     images = []
+    window = cfg.model_config().window_size
     for path in list_images(val_dir):
         if len(images) == cfg.val_limit:
             break
@@ -75,13 +85,18 @@ def load_validation_images(val_dir: Path, cfg: TrainConfig) -> list[np.ndarray]:
         except ImageReadError as exc:
             LOG.warning("skipping validation image: %s", exc)
             continue
+        if min(img.shape[:2]) < window:
+            LOG.warning("skipping validation image %s: smaller than the %d px attention window",
+                        path, window)
+            continue
         if cfg.val_crop:
             h, w = img.shape[:2]
             y, x = max(0, (h - cfg.val_crop) // 2), max(0, (w - cfg.val_crop) // 2)
             img = img[y:y + cfg.val_crop, x:x + cfg.val_crop]
         images.append(np.ascontiguousarray(img, dtype=np.float32))
     if not images:
-        raise ValueError(f"{val_dir}: no readable validation image")
+        raise ValueError(f"{val_dir}: no usable validation image (unreadable, or under "
+                         f"{window} px)")
     return images
 
 
@@ -123,20 +138,26 @@ def setup_distributed(device_name: str | None) -> tuple[int, int, torch.device]:
 
 
 def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
-        init: Path | None = None, resume: bool = False, overwrite: bool = False,
-        progress: bool = True) -> TrainState:
+        init: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, stop: StopRequest | None = None) -> TrainState:
     """Train (or continue) a run up to ``cfg.iterations``; Ctrl-C or SIGTERM stop it early.
 
     A checkpoint is written every ``cfg.checkpoint_every`` iterations and at exit.
     Under torchrun every process trains its replica through DDP.
 
+    Args:
+        stop: Installed by the caller, to also cover its work after the run (else fit's own).
+
     Raises:
-        FileExistsError: A new run (no ``resume``) in a folder that holds a checkpoint,
-            unless ``overwrite``: the earlier run is not replaced without being asked.
+        FileExistsError: A new run in a folder that holds a run's checkpoint or weights, or
+            ``resume`` where only the weights are left, unless ``overwrite``: the earlier
+            run is not replaced without being asked.
 
     Returns:
         The final state of this process.
     """
+    if paths.out_dir.exists() and not paths.out_dir.is_dir():
+        raise NotADirectoryError(f"{paths.out_dir}: exists and is not a folder (--out is a run folder)")
     rank, world, device = setup_distributed(device_name)
     precision = resolve_precision(cfg.precision, device)
     # Everything a run needs is checked before its folder is made or anything is written.
@@ -144,51 +165,81 @@ def fit(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
     val_images = None
     if rank == 0 and cfg.val_every and paths.val_dir is not None:
         val_images = load_validation_images(paths.val_dir, cfg)
-    resumed = resume and paths.checkpoint.exists()
-    if resume and not resumed:
-        LOG.warning("%s holds no checkpoint to resume: starting a new run", paths.out_dir)
-    if not resumed and paths.checkpoint.exists() and not overwrite:
-        raise FileExistsError(
-            f"{paths.out_dir} already holds a run ({paths.checkpoint.name}): continue it with "
-            "--resume, start over with --overwrite, or choose another --out")
+    resumed = _may_start(paths, resume, overwrite)
     state = new_state(cfg, device)
     if resumed:
         load_checkpoint(state, cfg, paths.checkpoint)
         LOG.info("resumed %s at iteration %d", paths.checkpoint, state.iteration)
+        if state.iteration >= cfg.iterations:
+            LOG.warning("the run is at iteration %d already: nothing to train up to --iterations %d",
+                        state.iteration, cfg.iterations)
     elif init is not None:
         warm_start(state, init)
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     net = DistributedDataParallel(state.model) if world > 1 else state.model
-    log = CsvLog(paths.out_dir / "log.csv", restart=not resumed) if rank == 0 else None
-    try:
-        with sigterm_as_interrupt():
-            _loop(state, net, cfg, paths, rank, world, device, precision, log, val_images, progress)
-    except KeyboardInterrupt:
-        state.interrupted = True
-        LOG.warning("interrupted at iteration %d; checkpoint written", state.iteration)
-    finally:
-        if rank == 0:
-            save_checkpoint(state, cfg, paths.checkpoint)
+    log = None
+    if rank == 0:
+        log = CsvLog(paths.out_dir / "log.csv", restart=not resumed,
+                     resumed_at=state.iteration if resumed else None)
+    own = stop is None
+    stop = stop or StopRequest()
+    with stop.installed() if own else contextlib.nullcontext():
+        stop.state = state
+        try:
+            _loop(state, net, cfg, paths, rank, world, device, precision, log, val_images,
+                  progress, stop)
+        except KeyboardInterrupt:
+            state.interrupted = True
+        finally:
+            stop.holding = True
+            if rank == 0 and not state.mid_step:
+                save_checkpoint(state, cfg, paths.checkpoint, paths.sources())
+    if state.interrupted and rank == 0:
+        if state.mid_step:  # not by a signal: those let a weight update finish
+            LOG.warning("stopped inside iteration %d's weight update: %s keeps the checkpoint "
+                        "before it", state.iteration + 1, paths.checkpoint)
+        else:
+            LOG.warning("interrupted at iteration %d; checkpoint written", state.iteration)
     state.world = world
     state.precision = precision
     return state
 
 
+def _may_start(paths: RunPaths, resume: bool, overwrite: bool) -> bool:
+    """Whether the run resumes from its checkpoint; raises FileExistsError where a new run would
+    replace an earlier one unasked."""
+    resumed = resume and paths.checkpoint.exists()
+    held = [name for name in RUN_FILES if (paths.out_dir / name).exists()]
+    if not resumed and held and not overwrite:
+        if resume:  # e.g. last.ckpt deleted to save space: its exported model must not go
+            raise FileExistsError(
+                f"{paths.out_dir} holds no {CKPT_NAME} to resume, but a run's {', '.join(held)}: "
+                "start over with --overwrite, or choose another --out")
+        raise FileExistsError(
+            f"{paths.out_dir} already holds a run ({', '.join(held)}): continue it with "
+            "--resume, start over with --overwrite, or choose another --out")
+    if resume and not resumed:
+        LOG.warning("%s holds no checkpoint to resume: starting a new run", paths.out_dir)
+    return resumed
+
+
 def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
-          init: Path | None = None, resume: bool = False, overwrite: bool = False,
+          init: str | Path | None = None, resume: bool = False, overwrite: bool = False,
           progress: bool = True) -> tuple[Path, TrainState]:
     """:func:`fit`, then export the EMA weights with a model card (on rank 0).
 
     Returns:
         (the exported ``model.safetensors`` in ``paths.out_dir``, the final state).
     """
-    state = fit(cfg, paths, device_name=device_name, init=init, resume=resume, overwrite=overwrite,
-                progress=progress)
     out = paths.out_dir / "model.safetensors"
-    if is_main_process():
-        device = next(state.model.parameters()).device
-        save_weights(state.ema, out, _card(state, cfg, device, state.precision, state.world, paths),
-                     overwrite=True)
+    stop = StopRequest()
+    with stop.installed():  # a signal during the export lets it end (the run holds by then)
+        state = fit(cfg, paths, device_name=device_name, init=init, resume=resume,
+                    overwrite=overwrite, progress=progress, stop=stop)
+        if is_main_process():
+            device = next(state.model.parameters()).device
+            save_weights(state.ema, out, _card(state, cfg, device, state.precision, state.world, paths),
+                         overwrite=True)
     if dist.is_initialized():
         dist.destroy_process_group()
     return out, state
@@ -196,7 +247,7 @@ def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
 
 def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunPaths, rank: int,
           world: int, device: torch.device, precision: str, log: CsvLog | None,
-          val_images: list[np.ndarray] | None, progress: bool) -> None:
+          val_images: list[np.ndarray] | None, progress: bool, stop: StopRequest) -> None:
     bar = tqdm(total=cfg.iterations, initial=state.iteration, disable=not progress or rank != 0,
                dynamic_ncols=True, desc=f"{cfg.preset}/{cfg.model_size}")
     data = batches(cfg, paths.data_dir, state.iteration, rank, world)
@@ -207,6 +258,7 @@ def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunP
             gen = step_generator(cfg, state.iteration, rank, device)
             loss = train_step(state, net, clean, cfg, gen, precision)
             state.iteration += 1
+            state.mid_step = False  # set by train_step once it starts changing the weights
             now = time.monotonic()
             state.elapsed += now - last
             last = now
@@ -214,9 +266,13 @@ def _loop(state: TrainState, net: torch.nn.Module, cfg: TrainConfig, paths: RunP
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{state.scheduler.get_last_lr()[0]:.1e}")
             if rank == 0:
                 _periodic(state, cfg, paths, device, precision, log, val_images, loss)
+            if state.iteration < cfg.iterations and stop.agreed(device):
+                state.interrupted = True
+                break
     finally:
+        stop.holding = True  # the wind-down ends whatever signal comes
         data.close()  # stops the DataLoader workers now, also after an error
-    bar.close()
+        bar.close()  # ends the progress line, so what follows starts on a line of its own
 
 
 def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torch.device,
@@ -230,10 +286,10 @@ def _periodic(state: TrainState, cfg: TrainConfig, paths: RunPaths, device: torc
         row.update(val_gaussian15_psnr=f"{g:.3f}", val_unseen_psnr=f"{u:.3f}")
         tqdm.write(f"[{cfg.preset}] it {it}: val PSNR gaussian:{cfg.sigma:g} {g:.2f} dB, "
                    f"{VAL_UNSEEN} {u:.2f} dB")
-    if log is not None and (it % 50 == 0 or "val_unseen_psnr" in row):
+    if log is not None and (it % 50 == 0 or "val_unseen_psnr" in row or it == cfg.iterations):
         log.write(**row)
     if it % cfg.checkpoint_every == 0:
-        save_checkpoint(state, cfg, paths.checkpoint)
+        save_checkpoint(state, cfg, paths.checkpoint, paths.sources())
         save_weights(state.ema, paths.out_dir / "model.safetensors",
                      _card(state, cfg, device, precision, 1, paths), overwrite=True)
 

@@ -20,7 +20,7 @@ from model_core.network.checkpoint import load_weights
 from model_core.train import run as run_module
 from model_core.train.cli import main as train_main
 from model_core.train.config import TrainConfig
-from model_core.train.run import RunPaths, fit
+from model_core.train.run import RunPaths, fit, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,11 +152,12 @@ def test_a_failing_run_exits_with_one_line_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize("option, value", [
     ("--ema", "2"), ("--seed", "-1"), ("--checkpoint-every", "0"), ("--val-limit", "0"),
     ("--threads", "-2"), ("--device", "xyz"), ("--device", "meta")])
-def test_bad_options_are_refused_before_any_work(data_dir, tmp_path, option, value):
+def test_bad_options_are_refused_before_any_work(data_dir, tmp_path, capsys, option, value):
     out = tmp_path / "run"
-    with pytest.raises(ValueError):
-        train_main(["--preset", "masked", "--size", "tiny", "--out", str(out), "--data", str(data_dir),
-                    "--val", "none", "--iterations", "2", option, value])
+    code = train_main(["--preset", "masked", "--size", "tiny", "--out", str(out), "--data",
+                       str(data_dir), "--val", "none", "--iterations", "2", option, value])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and err.startswith("mdn train: error: ") and len(err.splitlines()) == 1, err
     assert not out.exists()
 
 
@@ -171,7 +172,7 @@ def test_unreadable_validation_image_is_skipped(data_dir, tmp_path, caplog):
     assert "a_broken.png" in caplog.text
     assert "val_unseen_psnr" in (tmp_path / "run" / "log.csv").read_text()
     (val / "b.png").unlink()
-    with pytest.raises(ValueError, match="no readable validation image"):
+    with pytest.raises(ValueError, match="no usable validation image"):
         fit(cfg, RunPaths(tmp_path / "run2", data_dir, val), progress=False)
 
 
@@ -239,6 +240,7 @@ def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
     # So does its checkpoint, as `mdn info last.ckpt` shows it.
     ckpt_card = load_weights(second / "last.ckpt").card
     assert ckpt_card["iterations"] == 4 and ckpt_card["total_iterations"] == 7
+    assert ckpt_card["total_wall_time_s"] == pytest.approx(card["total_wall_time_s"], abs=0.11)
     assert [stage["iterations"] for stage in ckpt_card["history"]] == [3]
 
 
@@ -313,3 +315,218 @@ def test_the_final_weights_are_validated(data_dir, tmp_path):
     fit(tiny_cfg(iterations=3, val_every=2), RunPaths(tmp_path / "run", data_dir, val), progress=False)
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows if r.split(",")[-1]] == ["2", "3"]
+
+
+def _common(data_dir: Path, *extra: str) -> list[str]:
+    return ["--preset", "masked", "--size", "tiny", "--data", str(data_dir), "--val", "none",
+            "--batch", "2", "--patch", "16", "--workers", "0", "--precision", "fp32", "--no-progress",
+            *extra]
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    first, second = load_weights(a).model.state_dict(), load_weights(b).model.state_dict()
+    return all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="POSIX signals")
+def test_ctrl_c_in_the_middle_of_a_step_still_resumes_exactly(data_dir, tmp_path, monkeypatch):
+    """Ctrl-C lands anywhere, e.g. between the optimiser step and the EMA update: the run
+    stops after that iteration, so its checkpoint is a state the uninterrupted run went through."""
+    from model_core.train import loop
+
+    straight = fit(tiny_cfg(), RunPaths(tmp_path / "a", data_dir, None), progress=False)
+    real_update, calls = loop.update_ema, []
+
+    def update(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "update_ema", update)
+    stopped = fit(tiny_cfg(checkpoint_every=100), RunPaths(tmp_path / "b", data_dir, None), progress=False)
+    assert stopped.interrupted and stopped.iteration == 2
+    monkeypatch.setattr(loop, "update_ema", real_update)
+    resumed = fit(tiny_cfg(), RunPaths(tmp_path / "b", data_dir, None), resume=True, progress=False)
+    for name in ("model", "ema"):
+        ours, theirs = getattr(resumed, name).state_dict(), getattr(straight, name).state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
+
+
+def test_user_errors_are_one_line_without_traceback(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_main([*_common(data_dir), "--out", str(run), "--iterations", "2"]) == 0
+    capsys.readouterr()
+    cases = [
+        (["--out", str(run), "--iterations", "2"], "--resume"),  # holds a run
+        (["--out", str(tmp_path / "x"), "--init", str(tmp_path / "nope.safetensors")], "nope"),
+        (["--out", str(tmp_path / "x"), "--init", "masked"], "lite"),  # shipped, another size
+        (["--out", str(tmp_path / "x"), "--val", str(tmp_path / "nowhere")], "validation folder"),
+        (["--out", str(tmp_path / "x"), "--data", str(tmp_path / "nowhere")], "nowhere"),
+    ]
+    for extra, words in cases:
+        assert train_main([*_common(data_dir), *extra]) == 1, extra
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.startswith("mdn train: error: ") and words in err, err
+    assert train_main([*_common(data_dir), "--out", str(run), "--resume", "--preset", "baseline"]) == 1
+    assert "masked" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_from_a_training_checkpoint(data_dir, tmp_path):
+    first = tmp_path / "first"
+    assert train_main([*_common(data_dir), "--out", str(first), "--iterations", "2"]) == 0
+    second = tmp_path / "second"
+    assert train_main([*_common(data_dir), "--out", str(second), "--iterations", "1", "--init",
+                       str(first / "last.ckpt"), "--seed", "1"]) == 0
+    assert load_weights(second / "model.safetensors").card["history"][0]["iterations"] == 2
+
+
+def test_resume_keeps_the_options_of_the_run(data_dir, tmp_path, capsys):
+    """`--resume` without repeating every option continues the same run, not the defaults."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    options = ["--iterations", "4", "--lr", "3e-4", "--seed", "3"]
+    assert train_main([*_common(data_dir), "--out", str(straight), *options]) == 0
+    assert train_main([*_common(data_dir), "--out", str(split), "--iterations", "2", *options[2:]]) == 0
+    assert train_main(["--preset", "masked", "--out", str(split), "--resume", "--iterations", "4",
+                       "--data", str(data_dir), "--val", "none", "--no-progress"]) == 0
+    assert _same_weights(straight / "model.safetensors", split / "model.safetensors")
+    capsys.readouterr()
+    # A changed option that shapes the samples is allowed, but said.
+    assert train_main([*_common(data_dir), "--out", str(split), "--resume", "--iterations", "5",
+                       "--batch", "3"]) == 0
+    assert "batch" in capsys.readouterr().err
+
+
+def test_validation_image_too_small_for_the_network_is_skipped(data_dir, tmp_path, caplog):
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "a_line.png"), np.full((1, 40, 3), 90, np.uint8))
+    cv2.imwrite(str(val / "b.png"), np.full((24, 24, 3), 120, np.uint8))
+    with caplog.at_level(logging.WARNING):
+        fit(tiny_cfg(iterations=2, val_every=2), RunPaths(tmp_path / "run", data_dir, val), progress=False)
+    assert "a_line.png" in caplog.text
+    (val / "b.png").unlink()
+    with pytest.raises(ValueError, match="no usable validation image"):
+        fit(tiny_cfg(iterations=2, val_every=2), RunPaths(tmp_path / "run2", data_dir, val),
+            progress=False)
+    assert not (tmp_path / "run2").exists()
+
+
+def test_publish_over_the_size_limit_leaves_the_shipped_model_alone(data_dir, tmp_path, monkeypatch):
+    from model_core.train import publish as publish_module
+
+    run = tmp_path / "run"
+    assert train_main([*_common(data_dir), "--out", str(run), "--iterations", "1"]) == 0
+    ship = tmp_path / "ship"
+    first = publish_module.publish(run, "masked", ship)
+    before = first.read_bytes(), first.with_suffix(".json").read_bytes()
+    monkeypatch.setattr(publish_module, "MAX_BYTES", 1000)
+    with pytest.raises(ValueError, match="20 MB|limit"):
+        publish_module.publish(run, "masked", ship, {"note": "new"}, overwrite=True)
+    assert (first.read_bytes(), first.with_suffix(".json").read_bytes()) == before
+    with pytest.raises(ValueError):
+        publish_module.publish(run, "other", ship)
+    assert sorted(p.name for p in ship.iterdir()) == ["masked.json", "masked.safetensors"]
+
+
+def test_log_rows_after_the_resumed_checkpoint_are_dropped(data_dir, tmp_path):
+    """A run killed hard resumes from its last checkpoint: the log must not repeat iterations."""
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "v.png"), np.full((24, 24, 3), 120, np.uint8))
+    paths = RunPaths(tmp_path / "run", data_dir, val)
+    cfg = tiny_cfg(iterations=4, val_every=1)  # a log row every iteration
+    fit(cfg, paths, progress=False)
+    payload = torch.load(paths.checkpoint, weights_only=True)
+    payload["iteration"] = 2  # as if the run was killed at 4 with its last checkpoint at 2
+    torch.save(payload, paths.checkpoint)
+    fit(cfg, paths, resume=True, progress=False)
+    rows = (paths.out_dir / "log.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="POSIX signals")
+@pytest.mark.parametrize("where", ["update", "forward"])
+def test_a_second_signal_stops_at_once_with_a_consistent_checkpoint(data_dir, tmp_path, monkeypatch,
+                                                                    where):
+    """`timeout` signals twice (the command, then its group): inside the weight update the
+    second signal waits for the update to end; elsewhere it stops at once."""
+    from model_core.train import loop
+
+    target = (loop, "update_ema") if where == "update" else (run_module, "train_step")
+    real, calls = getattr(*target), []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(*target, wrapped)
+    paths = RunPaths(tmp_path / "run", data_dir, None)
+    stopped = fit(tiny_cfg(iterations=10, checkpoint_every=100), paths, progress=False)
+    done = 3 if where == "update" else 2
+    assert stopped.interrupted and stopped.iteration == done
+    assert torch.load(paths.checkpoint, weights_only=True)["iteration"] == done
+    monkeypatch.setattr(*target, real)
+    resumed = fit(tiny_cfg(), paths, resume=True, progress=False)
+    straight = fit(tiny_cfg(), RunPaths(tmp_path / "straight", data_dir, None), progress=False)
+    ours, theirs = resumed.ema.state_dict(), straight.ema.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_folder_with_trained_weights_but_no_checkpoint_is_not_overwritten(data_dir, tmp_path):
+    """E.g. last.ckpt deleted to save space: neither a new run nor --resume may replace the model."""
+    paths = RunPaths(tmp_path / "run", data_dir, None)
+    train(tiny_cfg(iterations=2), paths, progress=False)
+    paths.checkpoint.unlink()
+    model = paths.out_dir / "model.safetensors"
+    before = model.read_bytes()
+    for resume in (False, True):
+        with pytest.raises(FileExistsError, match="--overwrite"):
+            fit(tiny_cfg(iterations=2, seed=4), paths, resume=resume, progress=False)
+    assert model.read_bytes() == before
+    train(tiny_cfg(iterations=2, seed=4), paths, overwrite=True, progress=False)
+    assert model.read_bytes() != before
+
+
+@pytest.mark.parametrize("content", [b"junk", b"PK\x03\x04" + b"\x00" * 40])
+def test_a_damaged_checkpoint_is_one_line(data_dir, tmp_path, capsys, content):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.ckpt").write_bytes(content)
+    assert train_main([*_common(data_dir), "--out", str(run), "--resume", "--iterations", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mdn train: error: ") and "last.ckpt" in err and len(err.splitlines()) == 1
+    assert (run / "last.ckpt").read_bytes() == content
+
+
+def test_resume_keeps_the_data_and_validation_folders_of_the_run(data_dir, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_main([*_common(data_dir), "--out", str(straight), "--iterations", "4"]) == 0
+    assert train_main([*_common(data_dir), "--out", str(split), "--iterations", "2"]) == 0
+    assert train_main(["--preset", "masked", "--out", str(split), "--resume", "--iterations", "4",
+                       "--no-progress"]) == 0
+    assert _same_weights(straight / "model.safetensors", split / "model.safetensors")
+    assert load_weights(split / "model.safetensors").card["data"] == data_dir.name
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="POSIX signals")
+def test_signals_while_the_run_winds_down_let_it_save(data_dir, tmp_path, monkeypatch):
+    """Signals that come while the checkpoint is written (or workers stop, or weights are
+    exported) must not cut that short: it is what the stop is waiting for."""
+    real_save = run_module.save_checkpoint
+
+    def save(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "save_checkpoint", save)
+    paths = RunPaths(tmp_path / "run", data_dir, None)
+    _, state = train(tiny_cfg(iterations=10, checkpoint_every=2), paths, progress=False)
+    assert state.interrupted and state.iteration == 2
+    assert torch.load(paths.checkpoint, weights_only=True)["iteration"] == 2
+    assert load_weights(paths.out_dir / "model.safetensors").card["iterations"] == 2
