@@ -80,7 +80,8 @@ class RunSettings:
         input_mask_ratio: Share of input pixels dropped before the network (a demo of
             masked training's input mask; 0 = off).
         passes: Stochastic passes with different masks; the result is their mean, with the
-            per-pixel standard deviation.
+            per-pixel standard deviation. Without any mask the passes would be identical: one
+            is run, and the standard deviation is zero.
         seed: Seed of all masks (non-negative).
         tile: Tile side in pixels (rounded up to the window size); 0 = the whole image at once.
             Either way a tile never exceeds the device's memory budget (see
@@ -314,9 +315,15 @@ class Engine:
     def _events(self, rgb: np.ndarray, settings: RunSettings, cancel: Callable[[], bool] | None
                 ) -> Iterator[Progress | TileUpdate | DenoiseResult]:
         start = time.perf_counter()
+        # Without attention or input masks nothing is random: N passes would be N identical ones.
+        identical = settings.passes > 1 and not settings.attn_mask_ratio and not settings.input_mask_ratio
+        if identical:
+            settings = replace(settings, passes=1)
         while True:
             try:
                 result = yield from self._run_passes(rgb, settings, cancel)
+                if identical:
+                    result.std = np.zeros_like(result.image)
                 break
             except torch.OutOfMemoryError:
                 if self._device.type == "cuda":

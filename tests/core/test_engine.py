@@ -195,6 +195,17 @@ def test_focus_changes_order_not_result(engine: Engine, image: np.ndarray) -> No
                                engine.denoise(image, plain).image, atol=1e-6)
 
 
+def test_passes_without_masks_are_run_once(engine: Engine, image: np.ndarray) -> None:
+    """Without attention or input masks nothing is random: N passes would be N identical ones."""
+    settings = RunSettings(passes=4, tile=0, attn_mask_ratio=0.0, input_mask_ratio=0.0)
+    steps = events(engine, image, settings)
+    totals = {e.total for e in steps if isinstance(e, Progress)}
+    result = steps[-1]
+    once = engine.denoise(image, RunSettings(passes=1, tile=0, attn_mask_ratio=0.0))
+    assert totals == {1} and np.array_equal(result.image, once.image)
+    assert result.std is not None and not result.std.any() and result.std.shape == (H, W, 3)
+
+
 def test_passes_give_std(engine: Engine, image: np.ndarray) -> None:
     one = engine.denoise(image, RunSettings(passes=1, tile=0))
     three = engine.denoise(image, RunSettings(passes=3, tile=0))
