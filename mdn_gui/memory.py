@@ -65,12 +65,26 @@ def check_fits(path: Path, size: tuple[int, int] | None) -> int:
     return limit
 
 
+# EXIF orientations that turn the picture a quarter: read_image swaps its width and height.
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def _orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation tag; None when absent or unreadable (a truncated file's is)."""
+    try:
+        return im.getexif().get(0x0112)
+    except _HEADER_ERRORS:
+        return None
+
+
 def header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file's header, or None when Pillow cannot open it."""
+    """(width, height) as displayed, from the file's header (with its EXIF orientation), or
+    None when Pillow cannot open it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own limit
             with Image.open(path) as im:
-                return im.size
+                width, height = im.size
+                return (height, width) if _orientation(im) in _QUARTER_TURNS else (width, height)
     except _HEADER_ERRORS:
         return None

@@ -190,7 +190,11 @@ class SessionController(QObject):
             raise ValueError(f"{path.name} is {shape[1]}x{shape[0]}, the image is {size[1]}x{size[0]}")
 
     def _result_read(self, path: Path, _noisy: bool, image: np.ndarray, display: np.ndarray | None) -> None:
-        self._check_result_size(path, image.shape[:2])
+        try:  # the header said the right size; the image may still differ (a slot must not raise)
+            self._check_result_size(path, image.shape[:2])
+        except ValueError as exc:
+            self.open_failed.emit(str(path), str(exc))
+            return
         key = f"opened:{path.name}"
         self.doc.set_layer(key, image, label=path.stem, info=f"opened from {path}", display=display)
         self.request_metrics(key)

@@ -159,6 +159,27 @@ def test_a_large_result_is_decoded_in_the_worker(
     qtbot.waitUntil(lambda: key in session.doc.metrics, timeout=TIMEOUT)
 
 
+def test_an_exif_rotated_result_is_sized_as_displayed(
+    qtbot, session: SessionController, tmp_path: Path
+) -> None:
+    """Review: the header check ignored EXIF orientation: a rotated result of the right size was
+    refused, one of the wrong size raised inside a Qt slot (a traceback, and nothing shown)."""
+    from PIL import Image
+
+    session.load_array("portrait", np.full((48, 40, 3), 0.5, np.float32))  # 40 wide, 48 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 48 wide x 40 tall, displayed rotated: 40 x 48
+    pixels = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    session.result_opener.max_gui_pixels = 100  # decoded in the worker
+    key = session.open_result(tmp_path / "rotated.jpg")
+    qtbot.waitUntil(lambda: key in session.doc.layers, timeout=TIMEOUT)
+    assert session.doc.layers[key].image.shape == (48, 40, 3)
+    Image.fromarray(pixels).save(tmp_path / "flat.jpg", quality=95)  # 48 x 40: the wrong size
+    with pytest.raises(ValueError, match="is 48x40, the image is 40x48"):
+        session.open_result(tmp_path / "flat.jpg")
+
+
 def test_a_corrupt_large_file_gives_the_same_message_as_a_small_one(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
