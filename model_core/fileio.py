@@ -23,14 +23,16 @@ def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
     permissions of a new file (0666 less the umask), not ``mkstemp``'s 0600.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    tmp: str | None = None
+    try:  # from the start: an interrupt right after mkstemp must not leave its file
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return target
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from model_core.argparsing import OneLineParser, describe_error
+from model_core.argparsing import OneLineParser, run_reported
 from model_core.network.checkpoint import load_weights, save_weights
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -92,16 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of shipped weights, e.g. resources/weights")
     parser.add_argument("--extra", type=Path, help="JSON file of more card fields")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing shipped model")
-    args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
+        args = parser.parse_args(argv)
         if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
             raise ValueError(f"--name {args.name!r} must be a plain file name")
         extra = _read_extra(args.extra) if args.extra else None
         print(publish(args.run_dir, args.name, args.dest, extra, overwrite=args.overwrite))
-    except (ValueError, OSError) as exc:
-        print(f"publish: error: {describe_error(exc)}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_reported("publish", body)
 
 
 if __name__ == "__main__":

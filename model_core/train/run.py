@@ -60,8 +60,10 @@ class RunPaths:
         return self.out_dir / CKPT_NAME
 
     def sources(self) -> dict[str, str | None]:
-        """The data and validation folders, as saved in checkpoints."""
-        return {"data": str(self.data_dir), "val": None if self.val_dir is None else str(self.val_dir)}
+        """The data and validation folders, as saved in checkpoints: absolute, so that a run
+        resumes from any working folder."""
+        val = None if self.val_dir is None else str(self.val_dir.resolve())
+        return {"data": str(self.data_dir.resolve()), "val": val}
 
 
 def load_validation_images(val_dir: Path, cfg: TrainConfig) -> list[np.ndarray]:
@@ -240,8 +242,8 @@ def train(cfg: TrainConfig, paths: RunPaths, *, device_name: str | None = None,
             device = next(state.model.parameters()).device
             save_weights(state.ema, out, _card(state, cfg, device, state.precision, state.world, paths),
                          overwrite=True)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+        if dist.is_initialized():  # inside: a late second signal must not kill a rank here
+            dist.destroy_process_group()
     return out, state
 
 

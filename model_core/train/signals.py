@@ -14,6 +14,10 @@ import torch.distributed as dist
 from model_core.train.loop import TrainState
 
 
+def _distributed() -> bool:
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
 class StopRequest:
     """Ctrl-C (SIGINT) or SIGTERM ask a running loop to stop after the iteration under way.
 
@@ -22,9 +26,11 @@ class StopRequest:
     through, and ``--resume`` could not continue exactly. A second signal stops at once
     (``KeyboardInterrupt``), except inside that short update, which it lets finish first, and
     once the run winds down (:attr:`holding`: DataLoader workers, checkpoint, export), which
-    it lets end. Senders often signal twice: ``timeout`` signals the command and then its
-    process group, torchrun passes a Ctrl-C on as SIGTERM. Before the loop runs
-    (:attr:`state` unset) there is nothing to save, and a signal stops at once.
+    it lets end. Under DDP a second signal only repeats the request: a rank that stopped at
+    once would leave the others waiting in a collective (torchrun forwards the signal it gets
+    to every rank, and kills them 30 s later). Senders often signal twice: ``timeout`` signals
+    the command and then its process group. Before the loop runs (:attr:`state` unset) there
+    is nothing to save, and a signal stops at once.
     """
 
     SIGNALS = ("SIGINT", "SIGTERM")
@@ -37,7 +43,9 @@ class StopRequest:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.state is None:
             raise KeyboardInterrupt
-        if self.requested and not self.holding and not self.state.mid_step:
+        if self.requested and not self.holding and not self.state.mid_step and not _distributed():
+            # Under DDP a rank that stops at once would leave the others waiting in a
+            # collective: every rank stops after the iteration under way, together.
             raise KeyboardInterrupt
         if not self.requested and not self.holding:
             # os.write: safe inside a signal handler, unlike a buffered stream.

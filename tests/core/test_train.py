@@ -530,3 +530,13 @@ def test_signals_while_the_run_winds_down_let_it_save(data_dir, tmp_path, monkey
     assert state.interrupted and state.iteration == 2
     assert torch.load(paths.checkpoint, weights_only=True)["iteration"] == 2
     assert load_weights(paths.out_dir / "model.safetensors").card["iterations"] == 2
+
+
+def test_checkpoints_keep_absolute_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: relative --data/--val were saved as typed; --resume from another folder failed."""
+    from model_core.train.run import RunPaths
+
+    monkeypatch.chdir(tmp_path)
+    sources = RunPaths(Path("out"), Path("clean"), Path("val")).sources()
+    assert sources == {"data": str(tmp_path / "clean"), "val": str(tmp_path / "val")}
+    assert RunPaths(Path("out"), Path("clean"), None).sources()["val"] is None
