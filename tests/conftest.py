@@ -42,3 +42,16 @@ def lively_tiny_model(seed: int = 0):
         for block in model.blocks:
             block.attn.relative_position_bias_table.normal_(0, 0.5)
     return model.eval()
+
+
+class ClosedPipe:
+    """A stdout whose reader has gone away (``mdn info x | head -1``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")

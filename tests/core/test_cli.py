@@ -20,6 +20,7 @@ from model_core.metrics import psnr, ssim
 from model_core.network import MaskedSwinIR, SwinIRConfig, build_model
 from model_core.network.checkpoint import save_weights
 from model_core.weights import WEIGHTS_ENV, resolve_weights, shipped_models, weights_dir
+from tests.conftest import ClosedPipe
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO.parent / "shared" / "reference" / "parity_fixture.safetensors"
@@ -419,21 +420,8 @@ def test_noise_type_takes_the_spellings_eval_takes(tmp_path: Path) -> None:
     assert not (tmp_path / "g.png").exists()
 
 
-class _ClosedPipe:
-    """A stdout whose reader has gone away (``mdn info x | head -1``)."""
-
-    def write(self, text: str) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    def flush(self) -> None:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    def fileno(self) -> int:
-        raise OSError("no file descriptor")
-
-
 def test_a_closed_pipe_ends_quietly(tiny_weights: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert cli.main(["info", str(tiny_weights)]) == 1
     assert capsys.readouterr().err == ""

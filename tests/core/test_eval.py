@@ -38,6 +38,7 @@ from model_core.imageio import write_image
 from model_core.network import SwinIRConfig, build_model
 from model_core.network.checkpoint import save_weights
 from model_core.noise import NoiseSpec
+from tests.conftest import ClosedPipe
 
 G15, G25, P25 = NoiseSpec("gaussian", 15), NoiseSpec("gaussian", 25), NoiseSpec("poisson", 2.5)
 ROW_FIELDS = {"dataset", "noise", "level", "method", "psnr", "ssim", "n_images"}
@@ -347,23 +348,10 @@ def test_cli_prints_the_results_even_when_writing_fails(
     assert captured.err.strip() == "mdn eval: error: No space left on device"
 
 
-class _ClosedPipe:
-    """A stdout whose reader has gone away (``mdn eval ... | head``)."""
-
-    def write(self, text: str) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    def flush(self) -> None:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    def fileno(self) -> int:
-        raise OSError("no file descriptor")
-
-
 def test_cli_writes_its_files_when_stdout_is_closed(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
     argv = ["--data", str(data), "--method", "noisy", "--noise", "gaussian:25", "--no-progress",
             "--json", str(tmp_path / "r.json")]
     assert main(argv) == 0
