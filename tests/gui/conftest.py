@@ -11,7 +11,7 @@ os.environ.setdefault("MDN_GUI_THREADS", "1")
 
 import gc  # noqa: E402
 import warnings  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -22,8 +22,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mdn_gui.app import configure_pyqtgraph  # noqa: E402
 from mdn_gui.catalog import ModelCatalog  # noqa: E402
+from mdn_gui.controllers.analysis import AnalysisController  # noqa: E402
 from mdn_gui.controllers.session import SessionController  # noqa: E402
 from mdn_gui.samples import make_chart  # noqa: E402
+from mdn_gui.views.main_window import MainWindow  # noqa: E402
+from mdn_gui.views.theme import ThemeManager  # noqa: E402
 from model_core.network import SwinIRConfig, build_model  # noqa: E402
 from model_core.network.checkpoint import save_weights  # noqa: E402
 
@@ -104,3 +107,39 @@ def session(qtbot, catalog: ModelCatalog, chart: np.ndarray) -> Iterator[Session
     s.load_array("chart", chart)
     yield s
     s.shutdown()
+
+
+@pytest.fixture
+def make_window(
+    qtbot, qapp: QApplication, catalog: ModelCatalog, chart: np.ndarray, private_settings: Path
+) -> Iterator[Callable[..., MainWindow]]:
+    """Builds windows that share one settings file (as two runs of the app would)."""
+    themes: list[ThemeManager] = []
+
+    def make(models: ModelCatalog | None = None) -> MainWindow:
+        session = SessionController(catalog=models or catalog, debounce_ms=30)
+        session.auto_run = False
+        theme = ThemeManager(qapp, "light")
+        themes.append(theme)
+        window = MainWindow(
+            session,
+            AnalysisController(session),
+            QSettings(str(private_settings), QSettings.Format.IniFormat),
+            theme,
+        )
+        session.setParent(window)
+        window.analysis.setParent(window)
+        qtbot.addWidget(window)
+        session.load_array("chart", chart)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield make
+    for theme in themes:
+        theme.deleteLater()
+
+
+@pytest.fixture
+def window(make_window: Callable[..., MainWindow]) -> MainWindow:
+    return make_window()

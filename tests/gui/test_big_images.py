@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
 
 from mdn_gui import memory
 from mdn_gui.app import main
-from mdn_gui.catalog import ModelCatalog
 from mdn_gui.compose import difference, heatmap, nice_scale
 from mdn_gui.controllers import opening
-from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.difference import DiffRenderer
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.state import CLEAN, MASKED, NOISY
@@ -29,29 +24,9 @@ from mdn_gui.views import diff_image
 from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.convert import from_qimage, lookup_table
 from mdn_gui.views.main_window import MainWindow
-from mdn_gui.views.theme import ThemeManager
 from model_core.imageio import read_image, write_image
 
 TIMEOUT = 20_000
-
-
-@pytest.fixture
-def window(
-    qtbot, qapp: QApplication, catalog: ModelCatalog, chart: np.ndarray, private_settings: Path
-) -> Iterator[MainWindow]:
-    session = SessionController(catalog=catalog, debounce_ms=30)
-    session.auto_run = False
-    theme = ThemeManager(qapp, "light")
-    settings = QSettings(str(private_settings), QSettings.Format.IniFormat)
-    w = MainWindow(session, AnalysisController(session), settings, theme)
-    session.setParent(w)
-    w.analysis.setParent(w)
-    qtbot.addWidget(w)
-    session.load_array("chart", chart)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    theme.deleteLater()
 
 
 def photo(tmp_path: Path, name: str = "big.png", size: tuple[int, int] = (40, 48)) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,51 +12,12 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QScrollArea
 
 from mdn_gui.catalog import ModelCatalog
-from mdn_gui.controllers.analysis import AnalysisController
-from mdn_gui.controllers.session import SessionController
 from mdn_gui.state import CLEAN, MASKED, NOISY
 from mdn_gui.views.main_window import MainWindow
-from mdn_gui.views.theme import ThemeManager
 from model_core.imageio import read_image, write_image
 from model_core.noise import NOISE_TYPES
 
 TIMEOUT = 20_000
-
-
-@pytest.fixture
-def make_window(
-    qtbot, qapp: QApplication, catalog: ModelCatalog, chart: np.ndarray, private_settings: Path
-) -> Iterator[Callable[..., MainWindow]]:
-    """Builds windows that share one settings file (as two runs of the app would)."""
-    themes: list[ThemeManager] = []
-
-    def make(models: ModelCatalog | None = None) -> MainWindow:
-        session = SessionController(catalog=models or catalog, debounce_ms=30)
-        session.auto_run = False
-        theme = ThemeManager(qapp, "light")
-        themes.append(theme)
-        window = MainWindow(
-            session,
-            AnalysisController(session),
-            QSettings(str(private_settings), QSettings.Format.IniFormat),
-            theme,
-        )
-        session.setParent(window)
-        window.analysis.setParent(window)
-        qtbot.addWidget(window)
-        session.load_array("chart", chart)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
-
-    yield make
-    for theme in themes:
-        theme.deleteLater()
-
-
-@pytest.fixture
-def window(make_window: Callable[..., MainWindow]) -> MainWindow:
-    return make_window()
 
 
 def test_missing_weights_are_announced_and_the_app_still_works(
