@@ -289,8 +289,8 @@ class CompareView(QWidget):
         mode = self.doc.view.mode
         if mode == "diff":
             ref = self.diff_reference() or a
-            heat = self.diff.get(b, ref)
-            if heat is not None and heat.current:
+            heat = self.diff.cached(b, ref)  # else computed here once, not also in the worker
+            if heat is not None:
                 return from_qimage(heat.image)
             diff = difference(self.doc.layers[b].image, self.doc.layers[ref].image)
             return heatmap(diff, nice_scale(diff), lookup_table())

@@ -73,13 +73,22 @@ class DiffImage(QObject):
         """Whether the worker could not compute the heatmap asked for last (the renderer says why)."""
         return self._failed is not None
 
+    def cached(self, b: str, ref: str) -> Heat | None:
+        """The current heatmap of layer ``b`` against ``ref`` if it is at hand; never computes."""
+        after, reference = self.doc.layers[b], self.doc.layers[ref]
+        if self._same_pair(b, ref) and self._versions == (after.version, reference.version) \
+                and self._image is not None:
+            return Heat(self._image, self._vmax, True)
+        return None
+
     def get(self, b: str, ref: str) -> Heat | None:
         """The heatmap of layer ``b`` against ``ref``; None while the first one is computed."""
+        cached = self.cached(b, ref)
+        if cached is not None:
+            return cached
         after, reference = self.doc.layers[b], self.doc.layers[ref]
         versions = (after.version, reference.version)
         same = self._same_pair(b, ref)
-        if same and self._versions == versions and self._image is not None:
-            return Heat(self._image, self._vmax, True)
         pixels = after.image.shape[0] * after.image.shape[1]
         if self.renderer is None or pixels <= self.max_gui_pixels:
             self.cancel()
