@@ -219,6 +219,19 @@ def test_diff_mode_of_a_large_image_is_computed_off_the_gui_thread(qtbot, window
     shown = from_qimage(window.compare.canvas._b)
     assert np.array_equal(shown, expected_heat(layers[MASKED].image, layers[CLEAN].image))
     assert window.compare.canvas._colorbar is not None
+    # Export uses the heatmap at hand; while the worker computes a new one, export computes the
+    # current one itself (never the stale one) and queues nothing more.
+    requests: list[object] = []
+    renderer = window.compare.diff.renderer
+    original = renderer.request
+    renderer.request = lambda *args: (requests.append(args), original(*args))[1]
+    assert np.array_equal(window.compare.export_array(), shown)
+    window.doc.set_layer(MASKED, layers[MASKED].image * 0.5)  # the heatmap is stale now...
+    requests.clear()  # (the view asked the worker for the new one)
+    exported = window.compare.export_array()  # ...so export computes it here
+    assert np.array_equal(exported, expected_heat(layers[MASKED].image, layers[CLEAN].image))
+    assert requests == []
+    qtbot.waitUntil(lambda: not window.busy.isVisible(), timeout=TIMEOUT)
     window.session_view(mode="split")  # leaving diff mode drops a pending heatmap
     window.session_view(diff_ref="before", mode="diff")
     window.session_view(mode="split")
