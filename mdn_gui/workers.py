@@ -281,9 +281,8 @@ class Worker(QObject):
                 image = self._sweep_one(job, model, settings, noisy, x, cancel)
                 done += 1
                 self.sweep_point.emit(SweepPoint(job.gen, job.kind, model.label, x, psnr(image, job.clean)))
-                self.progressed.emit(
-                    JobProgress(job.channel, job.gen, done, total, f"{model.label} at {x:g}")
-                )
+                at = f"{x:.0%}" if job.kind == "attention" else f"{x:g}"  # as the plot's axis
+                self.progressed.emit(JobProgress(job.channel, job.gen, done, total, f"{model.label} at {at}"))
         self.sweep_done.emit(SweepDone(job.gen, job.kind))
 
     def _sweep_one(

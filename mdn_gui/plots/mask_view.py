@@ -9,9 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
+from mdn_gui import catalog as cat
 from mdn_gui.compose import overlay_mask
 from mdn_gui.controllers.analysis import AnalysisController
-from mdn_gui.state import MODEL_LAYERS, RunRecord
+from mdn_gui.state import MODEL_LAYERS, NOISY, RunRecord
 from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import plot_background, plot_foreground
 from model_core.engine import AttentionView
@@ -37,6 +38,11 @@ def block_description(block: int, depths: tuple[int, ...]) -> str:
     return f"block {block + 1}"
 
 
+def whose(record: RunRecord) -> str:
+    """The model whose run a record is, for people (``"masked model"``)."""
+    return cat.LABELS.get(record.model, record.model)
+
+
 class MaskView(QWidget):
     """Shows what the last network run masked, over the noisy image."""
 
@@ -45,6 +51,7 @@ class MaskView(QWidget):
         self.analysis, self.doc = analysis, analysis.doc
         self.pixel: tuple[int, int] | None = None
         self.attention: AttentionView | None = None
+        self._shown: RunRecord | None = None  # the record drawn last
         self.mode = QComboBox(self)
         for key, label in MODES.items():
             self.mode.addItem(label, key)
@@ -91,8 +98,9 @@ class MaskView(QWidget):
             self,
             [
                 (self.doc.record_changed, lambda _k: self.refresh()),
-                (self.doc.layers_changed, lambda _k: self.refresh()),
+                (self.doc.layers_changed, self._layer_changed),
                 (self.doc.source_changed, self._source_changed),
+                (self.doc.view_changed, lambda _v: self._record_may_change()),
             ],
         )
         self.refresh()
@@ -143,6 +151,22 @@ class MaskView(QWidget):
         self.pixel, self.attention = None, None
         self.refresh()
 
+    def _layer_changed(self, key: str) -> None:
+        stale = key == NOISY and self.attention is not None  # computed on the old noisy image
+        if stale:
+            self.attention = None
+        self.refresh()
+        if stale and self.current_mode() == "attention" and self.pixel is not None:
+            self.set_pixel(self.pixel[1], self.pixel[0])
+
+    def _record_may_change(self) -> None:
+        """Another layer B: its run's masks (and attention) are the ones to show."""
+        if self.record() is self._shown:
+            return
+        if self.current_mode() == "attention" and self.pixel is not None:
+            self.analysis.probe_attention(self.pixel, self.block.value(), self.record())
+        self.refresh()
+
     def _block_changed(self, block: int) -> None:
         if self.current_mode() == "attention" and self.pixel is not None:
             self.analysis.probe_attention(self.pixel, block, self.record())
@@ -173,6 +197,7 @@ class MaskView(QWidget):
     def refresh(self) -> None:
         """Redraw for the current mode, block and record."""
         record, noisy, mode = self.record(), self.doc.noisy, self.current_mode()
+        self._shown = record
         if record is not None and record.num_blocks:
             self.block.blockSignals(True)
             self.block.setRange(0, record.num_blocks - 1)
@@ -219,8 +244,8 @@ class MaskView(QWidget):
         kept = float(keep.mean()) if keep.size else 1.0
         note = "" if record.attn_ratio > 0 else " (this run used no attention mask)"
         self.info.setText(
-            f"{block_description(block, record.depths)}. Red tokens are dropped from "
-            f"attention; {kept:.1%} kept{note}."
+            f"{whose(record)}, {block_description(block, record.depths)}. Red tokens are "
+            f"dropped from attention; {kept:.1%} kept{note}."
         )
 
     def _draw_input(self, record: RunRecord | None) -> None:
@@ -232,8 +257,8 @@ class MaskView(QWidget):
         keep = record.input_keep
         self._set_image(overlay_mask(noisy, keep, colour=(0.0, 0.0, 0.0), strength=1.0))
         self.info.setText(
-            f"Input pixels the network saw: {float(keep.mean()):.1%} kept, the rest dropped "
-            f"(black) as in masked training."
+            f"Input pixels the {whose(record)} saw: {float(keep.mean()):.1%} kept, the rest "
+            f"dropped (black) as in masked training."
         )
 
     def _draw_std(self, record: RunRecord | None) -> None:
@@ -241,7 +266,8 @@ class MaskView(QWidget):
             self.main_view.setVisible(True)
             self.heat_view.setVisible(False)
             self._set_image(self.doc.noisy)
-            self.info.setText("Run with 2 or more passes to see how much the outputs vary.")
+            shown = f"The {whose(record)} ran one pass. " if record is not None else ""
+            self.info.setText(f"{shown}Run with 2 or more passes to see how much the outputs vary.")
             return
         spread = record.std.mean(axis=2) * 255.0
         top = max(float(np.percentile(spread, 99.5)), 1e-3)
@@ -249,9 +275,12 @@ class MaskView(QWidget):
         self.heat_bar.setLevels((0.0, top))
         self.heat_plot.setTitle("std over passes (8-bit levels)")
         self.heat_plot.setRange(xRange=(0, spread.shape[1]), yRange=(0, spread.shape[0]), padding=0.02)
+        # Without masks nothing is random: every pass gives the same output.
+        unmasked = record.attn_ratio <= 0 and record.input_keep is None
+        note = "; this run used no mask, so its passes are identical" if unmasked else ""
         self.info.setText(
-            f"Per-pixel standard deviation over the passes (mean over RGB, 8-bit levels); "
-            f"mean {float(spread.mean()):.2f}."
+            f"{whose(record)}: per-pixel standard deviation over the passes (mean over RGB, "
+            f"8-bit levels); mean {float(spread.mean()):.2f}{note}."
         )
 
     def _draw_attention(self) -> None:

@@ -14,6 +14,7 @@ from mdn_gui.plots.metrics_plot import restyle
 from mdn_gui.state import NoiseSettings
 from mdn_gui.views.binding import OrphanCatcher, clear_scenes, subscribe
 from mdn_gui.views.theme import series_colours
+from model_core.noise import NoiseSpec
 
 # PSNR axis of an empty sweep plot: where denoised photos land.
 EMPTY_PSNR_RANGE = (15.0, 40.0)
@@ -35,11 +36,14 @@ class SweepPlot(QWidget):
             "attention": ("PSNR vs mask ratio", "attention-mask ratio (%)"),
             "noise": ("PSNR vs noise level", "noise level"),
         }
+        self.titles = {kind: title for kind, (title, _) in titles.items()}
         for kind, (title, x_label) in titles.items():
             plot = pg.PlotWidget(self)
             plot.setTitle(title)
             plot.setLabel("left", "PSNR (dB)")
             plot.setLabel("bottom", x_label)
+            # Levels read as in the noise panel (0.024), not as "24 (x0.001)".
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.addLegend(offset=(-10, 10))
             plot.setMinimumHeight(140)
@@ -49,7 +53,7 @@ class SweepPlot(QWidget):
             angle=90,
             movable=False,
             pen=pg.mkPen("#e6731e", style=Qt.PenStyle.DashLine),
-            label="trained 75%",
+            label=f"masked trained at {PAPER_ATTN_RATIO:.0%}",
             labelOpts={"position": 0.1},
         )
         self.plots["attention"].addItem(self.ratio_line)
@@ -94,6 +98,9 @@ class SweepPlot(QWidget):
             self._show_empty(kind)
 
     def _running(self, kind: str, running: bool) -> None:
+        if kind == "attention" and running:  # its curves outlive a change of the noise
+            spec = NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
+            self.plots[kind].setTitle(f"{self.titles[kind]} on {spec}")
         self.cancel_button.setEnabled(running)
         self.attention_button.setEnabled(not running)
         self.noise_button.setEnabled(not running)
@@ -145,6 +152,7 @@ class SweepPlot(QWidget):
         if data:
             plot.enableAutoRange()
         else:
+            plot.setTitle(self.titles[kind])
             self._show_empty(kind)
 
     def apply_theme(self, dark: bool) -> None:
