@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
-from mdn_gui.jobs import NOISE, GenerationBoard, NoiseDone, NoiseJob
+from mdn_gui.jobs import NOISE, GenerationBoard, JobFailed, NoiseDone, NoiseJob
 from mdn_gui.state import NoiseSettings
 from mdn_gui.workers import WorkerThread
 from model_core.noise import NoiseSpec, apply_noise
@@ -39,12 +39,17 @@ class NoisePreview(QObject):
     A QObject so that the worker's ``noise_done`` is queued to the GUI thread: a slot
     of a plain Python object would run in the worker's thread and race the GUI.
 
+    Signals:
+        failed (message): the noisy image awaited from the worker could not be made.
+
     Args:
         board: Generations (a newer request makes a queued one stale).
         backend: The worker thread, for slow noise.
         deliver: Called with each current noisy image (and, from the worker, its uint8
             pixels for display when it is large), on the GUI thread.
     """
+
+    failed = Signal(str)
 
     def __init__(
         self,
@@ -58,6 +63,7 @@ class NoisePreview(QObject):
         self.cost = NoiseCost()
         self._pending: tuple[int, str, int] | None = None
         backend.worker.noise_done.connect(self._on_done)
+        backend.worker.failed.connect(self._on_failed)
 
     def request(self, clean: np.ndarray, noise: NoiseSettings) -> bool:
         """Make the noisy image; returns True when it was delivered at once, False when queued."""
@@ -84,12 +90,12 @@ class NoisePreview(QObject):
         self.board.cancel(NOISE)
         self._pending = None
 
-    def forget(self, gen: int) -> bool:
-        """The worker failed request ``gen``: stop waiting for it; False if it was not awaited."""
-        if self._pending is None or self._pending[0] != gen:
-            return False
-        self._pending = None
-        return True
+    def _on_failed(self, failed: JobFailed) -> None:
+        if failed.channel != NOISE or self._pending is None or self._pending[0] != failed.gen:
+            return
+        if self.board.is_current(NOISE, failed.gen):
+            self._pending = None
+            self.failed.emit(failed.message)
 
     def _on_done(self, done: NoiseDone) -> None:
         if self._pending is None or not self.board.is_current(NOISE, done.gen):

@@ -96,6 +96,7 @@ class SessionController(QObject):
         # Runs asked for while the noisy image is computed: (choice, attn_ratio), started on arrival.
         self._deferred: list[tuple[str | None, float | None]] = []
         self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy, parent=self)
+        self.noise_preview.failed.connect(self._noise_failed)
         self.opener = ImageOpener(self.board, self.image_backend, self._image_read, parent=self)
         self.result_opener = ImageOpener(
             self.board, self.image_backend, self._result_read, channel=OPEN_RESULT, parent=self
@@ -453,13 +454,14 @@ class SessionController(QObject):
         if failed.channel.startswith("run:"):
             self._finish(failed.channel, remove_partial=True)
             self.run_failed.emit(failed.message)
-        elif failed.channel == NOISE and self.noise_preview.forget(failed.gen):
+        elif not failed.channel.startswith(("sweep", "attention", "open", NOISE)):  # their owners'
             self.message.emit(f"Error: {failed.message}")
-            if self._deferred:  # the runs waiting for this noisy image cannot start
-                self._drop_deferred()
-                self.run_failed.emit(f"no noisy image: {failed.message}")
-        elif not failed.channel.startswith(("sweep", "attention", "open")):  # open: self.opener
-            self.message.emit(f"Error: {failed.message}")
+
+    def _noise_failed(self, message: str) -> None:
+        self.message.emit(f"Error: {message}")
+        if self._deferred:  # the runs waiting for this noisy image cannot start
+            self._drop_deferred()
+            self.run_failed.emit(f"no noisy image: {message}")
 
     def _on_cancelled(self, cancelled: JobCancelled) -> None:
         if cancelled.channel.startswith("run:") and not self._active:
