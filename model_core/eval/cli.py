@@ -37,7 +37,6 @@ from model_core.argparsing import (
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
 from model_core.eval.protocol import EvalProgress, Row, evaluate
 from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
-from model_core.fileio import check_writable_folder
 from model_core.noise import NoiseSpec, default_grid
 from model_core.weights import SHIPPED_NAMES
 
@@ -126,16 +125,6 @@ def _outputs(args: argparse.Namespace) -> list[Path]:
     return [p for p in (args.json, args.markdown, args.plot) if p is not None]
 
 
-def _check_outputs(paths: list[Path], overwrite: bool) -> None:
-    """Fail before any work if an output is a folder, exists, or its folder takes no new file."""
-    for path in paths:
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a folder; --json, --markdown and --plot take file names")
-    check_writable(paths, overwrite)
-    for folder in dict.fromkeys(path.parent for path in paths):
-        check_writable_folder(folder)
-
-
 def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[NoiseSpec]) -> list[Row]:
     with tqdm(unit="run", disable=True if args.no_progress else None, file=sys.stderr,
               dynamic_ncols=True) as bar:
@@ -156,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and write the results; returns the exit status."""
     specs = list(args.noise) if args.noise else default_grid()
     _check_repeats(args, specs)
-    _check_outputs(_outputs(args), args.overwrite)
+    check_writable(_outputs(args), args.overwrite)
     # Folder and file names that are not UTF-8 would fail every text output, after all the work.
     rows = [replace(row, dataset=printable(row.dataset), method=printable(row.method))
             for row in _evaluate(args, _build_methods(args), specs)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model_core.eval.protocol import Row
-from model_core.fileio import atomic_write_bytes
+from model_core.fileio import atomic_write_bytes, check_writable_folder
 
 __all__ = [
     "check_writable",
@@ -35,21 +35,27 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 
 def check_writable(paths: Sequence[Path], overwrite: bool) -> None:
-    """Fail early, before hours of work, if an output exists or its folder is missing.
+    """Fail early, before hours of work, if an output cannot be written as asked.
 
     Raises:
+        IsADirectoryError: If a path is a folder.
         FileExistsError: If a path exists and ``overwrite`` is False.
         FileNotFoundError: If a path's folder does not exist.
+        OSError: If a path's folder takes no new file.
         ValueError: If two outputs are the same file.
     """
     resolved = [Path(p).resolve() for p in paths]
     if len(set(resolved)) != len(resolved):
         raise ValueError("two outputs name the same file: " + ", ".join(str(p) for p in paths))
     for path in map(Path, paths):
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; results are written to file names")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists (use --overwrite to replace it)")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"{path.parent}: no such folder for {path.name}")
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        check_writable_folder(folder)
 
 
 def write_atomic(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
