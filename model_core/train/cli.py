@@ -14,7 +14,13 @@ from pathlib import Path
 import torch
 
 from model_core.argparsing import OneLineParser, run_reported
-from model_core.train.config import DEFAULT_TRAIN_DIR, DEFAULT_VAL_DIR, MODEL_SIZES, TrainConfig
+from model_core.train.config import (
+    DEFAULT_TRAIN_DIR,
+    DEFAULT_VAL_DIR,
+    MODEL_SIZES,
+    RECIPES,
+    TrainConfig,
+)
 from model_core.train.loop import CKPT_NAME, checkpoint_run
 from model_core.train.run import RunPaths, train
 
@@ -26,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mdn train``."""
     parser.add_argument("--preset", choices=("masked", "baseline"), required=True,
                         help="the paper's recipe with masks (masked) or without (baseline)")
+    parser.add_argument("--recipe", choices=tuple(RECIPES),
+                        help="paper: the official recipe (default); cpu: mdn's departure for CPU "
+                             "budgets (a quarter of the patches left dense, lr 2e-4 with warm-up and "
+                             "a cosine tail, EMA 0.995; fine-tune from --init baseline), see "
+                             "docs/RESULTS.md")
     parser.add_argument("--size", choices=tuple(MODEL_SIZES),
                         help="model size: the paper's configuration, or a smaller one for CPUs "
                              "(default: paper, or the resumed run's)")
@@ -42,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milestones", type=int, nargs="*", help="learning-rate decay iterations")
     parser.add_argument("--warmup", type=int,
                         help="iterations of linear learning-rate warm-up (default 0; use ~100 with --init)")
+    parser.add_argument("--cosine-tail", type=float,
+                        help="share of the iterations at the end over which the learning rate falls "
+                             "to 0 along a cosine (default 0; the cpu recipe's 0.25)")
+    parser.add_argument("--dense-share", type=float,
+                        help="share of a masked run's patches left without input mask (default 0, "
+                             "the paper; the cpu recipe's 0.25)")
     parser.add_argument("--ema", type=float, dest="ema_decay", help="EMA decay (default 0.999)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="default: auto")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
@@ -60,13 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "ema_decay", "precision",
-           "checkpoint_every", "val_every", "val_limit", "workers", "seed")
+_FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "cosine_tail", "dense_share",
+           "ema_decay", "precision", "checkpoint_every", "val_every", "val_limit", "workers", "seed")
 
 
 # Options that change the samples, noise, masks or steps of the iterations still to come: a
 # resumed run given other values than it started with does not continue the same run.
-_EXACT_FIELDS = ("patch", "batch", "lr", "ema_decay", "precision", "seed")
+_EXACT_FIELDS = ("patch", "batch", "lr", "dense_share", "ema_decay", "precision", "seed")
 
 
 def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None) -> TrainConfig:
@@ -74,11 +91,13 @@ def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None)
     with them (an option left out keeps the run's value, not the preset's default)."""
     changes = {k: getattr(args, k) for k in _FIELDS if getattr(args, k) is not None}
     if saved is None:
-        return TrainConfig.preset_config(args.preset, model_size=args.size or "paper", **changes)
-    given = (args.preset, args.size or saved.model_size)
-    if given != (saved.preset, saved.model_size):
+        return TrainConfig.preset_config(args.preset, args.recipe or "paper",
+                                         model_size=args.size or "paper", **changes)
+    given = (args.preset, args.size or saved.model_size, args.recipe or saved.recipe)
+    if given != (saved.preset, saved.model_size, saved.recipe):
         raise ValueError(f"{args.out / CKPT_NAME}: the run is {saved.preset}/{saved.model_size}, "
-                         f"not {given[0]}/{given[1]} (--preset, --size)")
+                         f"recipe {saved.recipe}, not {given[0]}/{given[1]}, recipe {given[2]} "
+                         "(--preset, --size, --recipe)")
     cfg = dataclasses.replace(saved, **changes)
     changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (was {getattr(saved, k)})"
                for k in _EXACT_FIELDS if getattr(cfg, k) != getattr(saved, k)]

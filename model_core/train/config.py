@@ -15,6 +15,19 @@ DEFAULT_TRAIN_DIR = _SHARED / "train" / "CBSD432"
 DEFAULT_VAL_DIR = _SHARED / "val" / "Kodak24"
 
 
+# Named recipes: the fields in which each departs from the paper's. Both keep the paper's masks
+# (80-90 % input mask on the patches it masks, 75 % attention mask in training and at test).
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # mdn's recipe for CPU budgets (docs/RESULTS.md): fine-tune a trained baseline (--init),
+    # leave a quarter of the patches dense so the network keeps using complete images, a
+    # higher learning rate with a short warm-up and a cosine fall over the last quarter, and a
+    # short EMA; the schedule ends inside the run's --iterations.
+    "cpu": {"dense_share": 0.25, "lr": 2e-4, "warmup": 100, "milestones": (), "cosine_tail": 0.25,
+            "ema_decay": 0.995},
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig(ConfigMixin):
     """Everything that defines a training run; saved in every checkpoint and model card.
@@ -35,6 +48,12 @@ class TrainConfig(ConfigMixin):
         gamma: Learning-rate decay factor.
         warmup: Iterations of linear learning-rate warm-up (0 = none, as in the paper; use
             some when fine-tuning from ``--init``).
+        cosine_tail: Share of the iterations at the end over which the learning rate falls to
+            zero along a half cosine (0 = none, as in the paper); milestones before it still apply.
+        recipe: ``"paper"`` (the official recipe) or ``"cpu"`` (mdn's departure for CPU
+            budgets, see :data:`RECIPES`); only a name carried into checkpoints and cards.
+        dense_share: Share of the patches of a masked run that are left dense, with no input
+            mask (0 = the paper: every patch is input-masked).
         ema_decay: Decay of the exponential moving average of the weights.
         iterations: Total iterations.
         checkpoint_every: Iterations between checkpoints.
@@ -57,6 +76,9 @@ class TrainConfig(ConfigMixin):
     milestones: tuple[int, ...] = (150_000, 200_000, 300_000, 350_000, 400_000)
     gamma: float = 0.5
     warmup: int = 0
+    cosine_tail: float = 0.0
+    recipe: str = "paper"
+    dense_share: float = 0.0
     ema_decay: float = 0.999
     iterations: int = 450_000
     checkpoint_every: int = 500
@@ -80,6 +102,14 @@ class TrainConfig(ConfigMixin):
             if not 0 <= low <= high < 1:
                 raise ValueError("input_mask must be (low, high) with 0 <= low <= high < 1")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, not {self.recipe!r}")
+        if not 0 <= self.cosine_tail <= 1:
+            raise ValueError(f"cosine_tail must be in [0, 1], not {self.cosine_tail}")
+        if not 0 <= self.dense_share <= 1:
+            raise ValueError(f"dense_share must be in [0, 1], not {self.dense_share}")
+        if self.dense_share and self.input_mask is None:
+            raise ValueError("dense_share needs an input mask (the baseline has none)")
         if self.warmup < 0:
             raise ValueError("warmup must be >= 0")
         if self.batch < 1 or self.patch < 8 or self.iterations < 1:
@@ -98,12 +128,18 @@ class TrainConfig(ConfigMixin):
             raise ValueError("sigma must be positive")
 
     @classmethod
-    def preset_config(cls, preset: str, **changes: Any) -> TrainConfig:
-        """The paper's recipe for ``preset``; ``changes`` override single fields."""
+    def preset_config(cls, preset: str, recipe: str = "paper", **changes: Any) -> TrainConfig:
+        """``preset`` under ``recipe`` (the paper's by default); ``changes`` override single
+        fields."""
         masks: dict[str, Any] = {"input_mask": (0.8, 0.9), "attn_mask_ratio": 0.75}
         if preset == "baseline":
             masks = {"input_mask": None, "attn_mask_ratio": 0.0}
-        return cls(preset=preset, **{**masks, **changes})
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, not {recipe!r}")
+        departures = dict(RECIPES[recipe])
+        if preset == "baseline":  # no input mask, so no patch to leave dense
+            departures.pop("dense_share", None)
+        return cls(preset=preset, recipe=recipe, **{**masks, **departures, **changes})
 
     def model_config(self) -> SwinIRConfig:
         """Architecture for ``model_size``."""

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,24 +62,33 @@ def new_state(cfg: TrainConfig, device: torch.device) -> TrainState:
 
 @dataclass(frozen=True)
 class LrSchedule:
-    """Learning-rate factor at an iteration: linear warm-up, then multi-step decay.
+    """Learning-rate factor at an iteration: linear warm-up, multi-step decay, cosine tail.
 
     The factor is ``min(1, (it + 1) / warmup)`` times ``gamma`` to the number of milestones
-    passed. A warm-up matters when fine-tuning (``--init``): Adam's first steps move every weight
-    by about the learning rate whatever its gradient, which undoes part of a trained model.
+    passed, times a half cosine from 1 to 0 over the last ``cosine_tail`` share of
+    ``iterations``. A warm-up matters when fine-tuning (``--init``): Adam's first steps move
+    every weight by about the learning rate whatever its gradient, which undoes part of a
+    trained model. A cosine tail makes a short run end at the end of its schedule.
     """
 
     warmup: int
     milestones: tuple[int, ...]
     gamma: float
+    iterations: int = 0
+    cosine_tail: float = 0.0
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> LrSchedule:
-        return cls(cfg.warmup, tuple(cfg.milestones), cfg.gamma)
+        return cls(cfg.warmup, tuple(cfg.milestones), cfg.gamma, cfg.iterations, cfg.cosine_tail)
 
     def __call__(self, iteration: int) -> float:
         ramp = min(1.0, (iteration + 1) / self.warmup) if self.warmup > 0 else 1.0
-        return ramp * self.gamma ** sum(iteration >= m for m in self.milestones)
+        factor = ramp * self.gamma ** sum(iteration >= m for m in self.milestones)
+        tail = self.cosine_tail * self.iterations
+        start = self.iterations - tail
+        if tail > 0 and iteration >= start:
+            factor *= 0.5 * (1 + math.cos(math.pi * min(1.0, (iteration - start) / tail)))
+        return factor
 
 
 def warm_start(state: TrainState, weights: str | Path) -> None:
@@ -200,13 +210,24 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
 
 
 def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor:
-    """Noisy (and, for the masked preset, input-masked) network inputs for a clean batch."""
-    noisy = clean + torch.randn(clean.shape, generator=gen, device=clean.device) * (cfg.sigma / 255)
+    """Noisy (and, for the masked preset, input-masked) network inputs for a clean batch.
+
+    The noisy patch is clipped to [0, 1] before the input mask, as in the official pipeline
+    (and as every test image is). Under ``dense_share`` the first patches of the batch, a
+    share of it in expectation (stochastic rounding), keep every pixel.
+    """
+    noise = torch.randn(clean.shape, generator=gen, device=clean.device) * (cfg.sigma / 255)
+    noisy = (clean + noise).clamp_(0, 1)
     if cfg.input_mask is None:
         return noisy
+    b = clean.shape[0]
     low, high = (round(v * 100) for v in cfg.input_mask)
-    ratios = torch.randint(low, high + 1, (clean.shape[0],), generator=gen, device=clean.device)
-    masked, _ = apply_input_mask(noisy, ratios.float() / 100, gen)
+    ratios = torch.randint(low, high + 1, (b,), generator=gen, device=clean.device).float() / 100
+    if cfg.dense_share:
+        jitter = float(torch.rand((), generator=gen, device=clean.device))
+        dense = min(b, int(cfg.dense_share * b + jitter))
+        ratios[:dense] = 0
+    masked, _ = apply_input_mask(noisy, ratios, gen)
     return masked
 
 
@@ -293,7 +314,9 @@ class CsvLog:
             before a hard stop, after that checkpoint) are dropped, as the run repeats them.
     """
 
-    FIELDS = ("iteration", "elapsed_s", "loss", "lr", "val_gaussian15_psnr", "val_unseen_psnr")
+    FIELDS = ("iteration", "elapsed_s", "loss", "lr", "val_gaussian15_psnr", "val_poisson2.5_psnr",
+              "val_speckle0.024_psnr", "val_mixture2_psnr", "val_correlated50_psnr",
+              "val_unseen_psnr")
 
     def __init__(self, path: Path, *, restart: bool = False, resumed_at: int | None = None) -> None:
         self.path = path

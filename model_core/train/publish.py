@@ -19,14 +19,23 @@ MAX_BYTES = 20 * 1024 * 1024
 
 
 def validation_table(log_path: Path) -> list[dict[str, Any]]:
-    """The validation rows of a run's ``log.csv`` (iteration, elapsed and both PSNRs)."""
+    """The validation rows of a run's ``log.csv``: iteration, elapsed seconds and the PSNR of
+    every validation noise (``poisson2.5_psnr``, ...; ``unseen_psnr`` is their mean over the
+    unseen noises). Logs of earlier mdn versions, with Poisson 2.5 as the only unseen noise
+    (``val_unseen_psnr``), give ``gaussian15_psnr`` and ``poisson2.5_psnr``."""
     if not log_path.is_file():
         return []
     with log_path.open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("val_unseen_psnr")]
-    return [{"iteration": int(r["iteration"]), "elapsed_s": float(r["elapsed_s"]),
-             "gaussian15_psnr": float(r["val_gaussian15_psnr"]),
-             "poisson2.5_psnr": float(r["val_unseen_psnr"])} for r in rows]
+    table = []
+    for r in rows:
+        entry: dict[str, Any] = {"iteration": int(r["iteration"]), "elapsed_s": float(r["elapsed_s"])}
+        if "val_poisson2.5_psnr" not in r:  # an earlier log: its one unseen noise was Poisson 2.5
+            r = {**r, "val_poisson2.5_psnr": r["val_unseen_psnr"]}
+            r.pop("val_unseen_psnr")
+        entry.update({k[4:]: float(v) for k, v in r.items() if k.startswith("val_") and v})
+        table.append(entry)
+    return table
 
 
 def publish(run_dir: Path, name: str, dest: Path, extra: dict[str, Any] | None = None,

@@ -540,3 +540,84 @@ def test_checkpoints_keep_absolute_folders(tmp_path: Path, monkeypatch: pytest.M
     sources = RunPaths(Path("out"), Path("clean"), Path("val")).sources()
     assert sources == {"data": str(tmp_path / "clean"), "val": str(tmp_path / "val")}
     assert RunPaths(Path("out"), Path("clean"), None).sources()["val"] is None
+
+
+def test_noisy_training_patches_are_clipped_before_the_input_mask():
+    from model_core.network.masks import INPUT_MASK_FILL
+    from model_core.train.loop import make_inputs
+
+    clean = torch.cat([torch.zeros(2, 3, 16, 16), torch.ones(2, 3, 16, 16)])
+    for preset in ("baseline", "masked"):
+        cfg = tiny_cfg(sigma=50.0) if preset == "masked" else TrainConfig.preset_config(
+            "baseline", model_size="tiny", sigma=50.0)
+        inputs = make_inputs(clean, cfg, torch.Generator().manual_seed(0))
+        kept = inputs[inputs != INPUT_MASK_FILL]
+        assert kept.numel() > 0 and kept.min() >= 0 and kept.max() <= 1
+        # the noise is there: clipping took the half of it that left [0, 1], not all of it
+        dark = inputs[:2][inputs[:2] != INPUT_MASK_FILL]
+        assert 0.3 < float((dark > 0).float().mean()) < 0.7
+
+
+def test_dense_share_leaves_that_share_of_patches_without_input_mask():
+    from model_core.network.masks import INPUT_MASK_FILL
+    from model_core.train.loop import make_inputs
+
+    clean = torch.full((8, 3, 16, 16), 0.3)
+    dense_counts = []
+    for seed in range(40):
+        inputs = make_inputs(clean, tiny_cfg(dense_share=0.3, sigma=1.0),
+                             torch.Generator().manual_seed(seed))
+        dropped = (inputs == INPUT_MASK_FILL).all(dim=1).float().mean(dim=(1, 2))
+        dense = dropped == 0
+        assert bool((dropped[~dense] > 0.7).all())  # the others keep the paper's 80-90 % mask
+        assert bool(dense[:int(dense.sum())].all())  # the dense ones lead the batch
+        dense_counts.append(int(dense.sum()))
+    assert set(dense_counts) == {2, 3}  # 0.3 x 8 = 2.4 in expectation
+    assert abs(np.mean(dense_counts) - 2.4) < 0.3
+    paper = make_inputs(clean, tiny_cfg(sigma=1.0), torch.Generator().manual_seed(0))
+    assert bool(((paper == INPUT_MASK_FILL).all(dim=1).float().mean(dim=(1, 2)) > 0.7).all())
+
+
+def test_cosine_tail_ends_the_schedule_at_zero():
+    from model_core.train.loop import LrSchedule
+
+    schedule = LrSchedule(warmup=2, milestones=(), gamma=0.5, iterations=100, cosine_tail=0.25)
+    factors = [schedule(it) for it in range(101)]
+    assert factors[0] == 0.5 and factors[1:76] == [1.0] * 75  # warm-up, then flat until 75
+    assert factors[75:] == sorted(factors[75:], reverse=True)
+    assert factors[88] == pytest.approx(0.5, abs=0.07) and factors[100] == pytest.approx(0.0)
+
+
+def test_cpu_recipe_is_a_named_departure_for_masked_and_baseline():
+    masked = TrainConfig.preset_config("masked", "cpu")
+    baseline = TrainConfig.preset_config("baseline", "cpu")
+    paper = TrainConfig.preset_config("masked")
+    assert masked.recipe == baseline.recipe == "cpu" and paper.recipe == "paper"
+    assert masked.dense_share == 0.25 and baseline.dense_share == 0 and paper.dense_share == 0
+    # the paper's masks are kept, and both presets of the recipe share its schedule
+    assert (masked.input_mask, masked.attn_mask_ratio) == (paper.input_mask, paper.attn_mask_ratio)
+    differ = {k for k, v in masked.to_dict().items() if baseline.to_dict()[k] != v}
+    assert differ == {"preset", "input_mask", "attn_mask_ratio", "dense_share"}
+    with pytest.raises(ValueError, match="dense_share needs an input mask"):
+        TrainConfig.preset_config("baseline", dense_share=0.25)
+    with pytest.raises(ValueError, match="recipe"):
+        TrainConfig.preset_config("masked", "fast")
+
+
+def test_validation_logs_every_unseen_noise(data_dir, tmp_path):
+    from model_core.train.publish import validation_table
+
+    val = tmp_path / "val"
+    val.mkdir()
+    cv2.imwrite(str(val / "v.png"), np.full((24, 24, 3), 120, np.uint8))
+    run = tmp_path / "run"
+    assert train_main([
+        "--preset", "masked", "--recipe", "cpu", "--size", "tiny", "--out", str(run), "--data",
+        str(data_dir), "--val", str(val), "--iterations", "2", "--batch", "2", "--patch", "16",
+        "--val-every", "2", "--workers", "0", "--precision", "fp32", "--no-progress"]) == 0
+    (row,) = validation_table(run / "log.csv")
+    noises = ("gaussian15", "poisson2.5", "speckle0.024", "mixture2", "correlated50")
+    assert {f"{n}_psnr" for n in noises} | {"unseen_psnr"} <= set(row)
+    assert row["unseen_psnr"] == pytest.approx(np.mean([row[f"{n}_psnr"] for n in noises[1:]]),
+                                               abs=2e-3)
+    assert load_weights(run / "model.safetensors").card["train_config"]["recipe"] == "cpu"
