@@ -271,6 +271,10 @@ def infer_config(state: dict[str, Tensor]) -> SwinIRConfig:
         raise CheckpointError(f"the architecture its shapes give is not usable: {exc}") from exc
 
 
+def _listed(items: list[str]) -> str:
+    return ", ".join(items[:6]) + (f" (+{len(items) - 6} more)" if len(items) > 6 else "")
+
+
 def _match(state: dict[str, Tensor], expected: dict[str, tuple[int, ...]],
            window: int) -> dict[str, Tensor]:
     """Compare names and shapes; return ``state`` without the derived ``attn_mask`` buffers."""
@@ -286,9 +290,25 @@ def _match(state: dict[str, Tensor], expected: dict[str, tuple[int, ...]],
              for k in sorted(set(expected) & set(state)) if tuple(state[k].shape) != expected[k]]
     for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong + problems)):
         if items:
-            shown = ", ".join(items[:6]) + (f" (+{len(items) - 6} more)" if len(items) > 6 else "")
-            raise CheckpointError(f"{len(items)} {label} weight(s): {shown}")
+            raise CheckpointError(f"{len(items)} {label} weight(s): {_listed(items)}")
     return state
+
+
+def _check_values(state: dict[str, Tensor], ours: dict[str, Tensor]) -> None:
+    """Refuse weights that are not floating point where the model's are, or that are not finite.
+
+    ``load_state_dict`` would cast integers silently (a network of rounded weights that runs
+    and gives a poor image), and NaN or infinite weights give a NaN image that looks like a
+    fault of the input.
+    """
+    wrong = [f"{k} is {str(state[k].dtype).removeprefix('torch.')}" for k in sorted(state)
+             if ours[k].is_floating_point() and not state[k].is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{len(wrong)} weight(s) not floating point: {_listed(wrong)}; "
+                              "weights must be float32, float16 or bfloat16")
+    bad = [k for k in sorted(state) if state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
+    if bad:
+        raise CheckpointError(f"{len(bad)} weight(s) hold NaN or infinite values: {_listed(bad)}")
 
 
 def load_into(model: MaskedSwinIR, state: dict[str, Tensor]) -> None:
@@ -303,11 +323,11 @@ def load_into(model: MaskedSwinIR, state: dict[str, Tensor]) -> None:
     """
     ours = model.state_dict()
     state = _match(state, {k: tuple(v.shape) for k, v in ours.items()}, model.cfg.window_size)
+    _check_values(state, ours)
     bad_index = [k for k in ours if k.endswith("relative_position_index")
                  and not torch.equal(state[k], ours[k])]
     if bad_index:
-        shown = ", ".join(bad_index[:6]) + (f" (+{len(bad_index) - 6} more)" if len(bad_index) > 6 else "")
-        raise CheckpointError(f"{len(bad_index)} inconsistent weight(s): {shown}")
+        raise CheckpointError(f"{len(bad_index)} inconsistent weight(s): {_listed(bad_index)}")
     model.load_state_dict(state, strict=True)
 
 

@@ -244,3 +244,43 @@ def test_card_with_a_bad_training_ratio_falls_back_to_the_paper(ratio, caplog):
     with caplog.at_level(logging.WARNING):
         assert training_attn_mask_ratio({"train_config": {"attn_mask_ratio": ratio}}) == PAPER_ATTN_MASK_RATIO
     assert "attn_mask_ratio" in caplog.text
+
+
+# ----------------------------------------------------------------------------- values of the weights
+
+
+def test_integer_weights_with_an_mdn_card_are_refused(tiny_state, tmp_path, capsys):
+    from model_core import cli
+
+    ints = {k: v.to(torch.int32) if v.is_floating_point() else v for k, v in tiny_state.items()}
+    path = _mdn_file(tmp_path / "ints.safetensors", ints)
+    with pytest.raises(CheckpointError, match=_named(path) + r".*not floating point.*int32"):
+        load_weights(path)
+    assert cli.main(["info", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mdn info: error: ") and "floating point" in err and "\n" not in err
+
+
+def test_integer_weights_in_an_official_checkpoint_are_refused(tiny_state, tmp_path):
+    key = "conv_first.weight"
+    path = tmp_path / "official_int.pth"
+    torch.save({"params": {**tiny_state, key: tiny_state[key].to(torch.int64)}}, path)
+    message = r".*1 weight\(s\) not floating point: conv_first"
+    with pytest.raises(CheckpointError, match=_named(path) + message):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_weights_with_nan_or_inf_are_refused(tiny_state, tmp_path, bad):
+    state = {k: v * bad if v.is_floating_point() else v for k, v in tiny_state.items()}
+    path = _mdn_file(tmp_path / "nan.safetensors", state)
+    with pytest.raises(CheckpointError, match=_named(path) + r".*NaN or infinite"):
+        load_weights(path)
+
+
+def test_half_precision_weights_still_load(tiny_state, tmp_path):
+    state = {k: v.half() if v.is_floating_point() else v for k, v in tiny_state.items()}
+    path = _mdn_file(tmp_path / "half.safetensors", state)
+    loaded = load_weights(path)
+    assert loaded.model.conv_first.weight.dtype == torch.float32
+    torch.testing.assert_close(loaded.model.conv_first.weight, tiny_state["conv_first.weight"].half().float())
