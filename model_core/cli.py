@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from model_core.argparsing import (
@@ -186,11 +187,23 @@ def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argpars
     bar.set_postfix_str(src.name)
     result = engine.denoise(loaded.rgb, settings,
                             progress=lambda p: bar.set_postfix_str(f"{src.name}: {p.message}"))
+    _check_model_output(engine, src, loaded.rgb, result.image)
     depth = args.bit_depth or (16 if loaded.bit_depth == 16 else 8)
     write_image(dst, result.image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
     if args.save_std:
         write_image(std_path, result.std, bit_depth=16, overwrite=args.overwrite)
     print(printable(str(dst)))
+
+
+def _check_model_output(engine: Any, src: Path, image: np.ndarray, output: np.ndarray) -> None:
+    """Stop the batch (CliError, not a per-image skip) when a finite image gives a non-finite result.
+
+    The weights are then at fault, and every other image would fail the same way.
+    """
+    if not np.isfinite(output).all() and np.isfinite(image).all():
+        raise CliError(f"the model {printable(str(engine.source))} gave NaN or infinite values for "
+                       f"{printable(str(src))}, whose pixels are all finite: the weights are at "
+                       "fault; stopping")
 
 
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:

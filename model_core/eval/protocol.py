@@ -245,6 +245,9 @@ def _score_image(clean: np.ndarray, dataset: str, image: str, specs: list[NoiseS
             if out.shape != clean.shape:
                 raise ValueError(f"method {method.name!r} returned shape {out.shape} for an "
                                  f"input of shape {clean.shape}")
+            if not np.isfinite(out).all():  # the noisy input is finite: the method is at fault
+                raise ValueError(f"method {method.name!r} gave NaN or infinite values for "
+                                 f"{dataset}/{image}, whose noisy input is finite; stopping")
             out8 = to_uint8_float(out)
             scores.add(dataset, spec, method.name, (psnr(out8, clean), ssim(out8, clean)))
             counter.step(dataset, image, spec, method.name)

@@ -126,6 +126,25 @@ def test_denoise_skips_a_corrupt_file(tmp_path: Path, tiny_weights: Path,
     assert (out / "good_denoised.png").is_file() and not (out / "bad_denoised.png").exists()
 
 
+def test_denoise_stops_once_when_the_model_gives_non_finite_values(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    model = MaskedSwinIR(SwinIRConfig.tiny())
+    with torch.no_grad():
+        model.conv_first.weight.fill_(3e38)  # finite, so loadable; the network overflows to NaN
+    weights = save_weights(model, tmp_path / "overflow.safetensors")
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / name, picture())
+    out = tmp_path / "out"
+    code = cli.main(["denoise", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(out),
+                     "--weights", str(weights), "--device", "cpu"])
+    assert code == 1
+    err = one_line(capsys.readouterr().err)
+    assert err.startswith("mdn denoise: error: ") and "overflow.safetensors" in err
+    assert "NaN" in err and "the model" in err and "skipping" not in err
+    assert list(out.iterdir()) == []
+
+
 def test_denoise_refuses_to_overwrite(tmp_path: Path, tiny_weights: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     write_image(tmp_path / "a.png", picture())

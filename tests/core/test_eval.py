@@ -122,6 +122,25 @@ def test_grid_rejects_repeated_names(data: Path) -> None:
         evaluate([data], [NoisyMethod()], [G15, NoiseSpec.parse("gaussian:15")])
 
 
+@dataclass
+class Broken:
+    """A fake method whose output is not finite, as a network with overflowing weights."""
+
+    name: str = "broken"
+    calls: int = 0
+
+    def denoise(self, noisy: np.ndarray, spec: NoiseSpec, sigma: float | None = None) -> np.ndarray:
+        self.calls += 1
+        return np.full_like(noisy, np.nan)
+
+
+def test_a_method_with_non_finite_output_stops_the_evaluation(data: Path) -> None:
+    broken = Broken()
+    with pytest.raises(ValueError, match=r"method 'broken' gave NaN or infinite values for Tiny/a\.png"):
+        evaluate([data], [NoisyMethod(), broken], [G15, P25])
+    assert broken.calls == 1
+
+
 # --------------------------------------------------------------------------- seeding
 
 
