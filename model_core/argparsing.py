@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +18,53 @@ INTERRUPTED_STATUS = 130
 TRACEBACK_ENV = "MDN_TRACEBACK"  # set to 1 to see tracebacks instead of one-line reports
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: CUDA when available)"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Python raises KeyboardInterrupt for Ctrl-C.
+
+    Their default action kills the process on the spot, leaving the temporary file of a
+    write under way beside its target; raised, they unwind through the same clean-up as
+    Ctrl-C (every ``except BaseException`` / ``finally`` runs).
+
+    Attributes:
+        signum: The signal's number; the exit status is 128 + signum (143, 129).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Signals that end a command as Ctrl-C does (SIGINT is Python's own KeyboardInterrupt).
+TERMINATING_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (main thread only).
+
+    Only signals at their default action are taken over: one that is ignored stays ignored
+    (``nohup`` ignores SIGHUP), and a handler installed before (an enclosing block, training's
+    stop-after-the-iteration) stays in charge.
+    """
+    previous = {}
+    try:
+        for name in TERMINATING_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+                previous[number] = signal.signal(number, _raise_terminated)
+    except ValueError:  # not the main thread: signals stay as they are
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class UsageError(ValueError):
@@ -101,13 +149,17 @@ def run_reported(prog: str, body: Callable[[], int],
 
     Returns:
         The exit status: the body's, 2 for usage errors, 1 for other errors or a closed
-        output pipe, 130 when interrupted.
+        output pipe, 130 when interrupted (Ctrl-C), 143 for SIGTERM and 129 for SIGHUP
+        (:func:`signals_interrupt`: files being written are cleaned up as for Ctrl-C).
     """
     try:
-        with one_line_warnings(prog) if own_warnings else contextlib.nullcontext():
+        with signals_interrupt(), one_line_warnings(prog) if own_warnings else contextlib.nullcontext():
             return int(body())
     except SystemExit as exc:  # argparse's --help and usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Terminated as exc:
+        print(f"{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED_STATUS

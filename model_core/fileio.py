@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+# For tests only: ``NAME`` or ``NAME:SECONDS`` makes the atomic write of a file called NAME
+# pause (60 s by default) once its temporary file holds the data, so that a test can send a
+# real signal in the middle of a write.
+PAUSE_ENV = "MDN_TEST_PAUSE_WRITING"
 
 
 def _umask() -> int:
@@ -28,6 +34,7 @@ def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
         write(tmp)
+        pause_if_testing(target)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
@@ -35,6 +42,18 @@ def atomic_replace(target: str | Path, write: Callable[[str], object]) -> Path:
             Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def pause_if_testing(target: str | Path) -> None:
+    """Sleep where :data:`PAUSE_ENV` names ``target`` (see there); else return at once."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, sep, seconds = spec.rpartition(":")
+    if not sep:
+        name, seconds = spec, "60"
+    if name == Path(target).name:
+        time.sleep(float(seconds))
 
 
 def check_writable_folder(folder: str | Path, *, create: bool = False) -> None:

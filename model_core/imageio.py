@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from model_core.fileio import pause_if_testing
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageNotFoundError",
@@ -380,16 +382,23 @@ def _atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
     """Write ``data`` to a temporary sibling of ``path``, fsync it, then move it into place."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
-    try:
+    fd = None
+    try:  # from the start: a signal right after the open must not leave the file behind
+        fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view[: 1 << 20]) :]
+            pause_if_testing(path)
             os.fsync(fd)
         finally:
             os.close(fd)
         _publish(tmp, path, overwrite)
+    except FileExistsError:
+        if fd is not None:  # else the name was taken: not our file to remove
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
