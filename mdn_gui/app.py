@@ -7,6 +7,8 @@ Examples::
             --screenshot figure.png --quit     # renders a figure and exits
                                                # (add --overwrite to replace figure.png)
     mdn-gui --sample chart --weights my.safetensors --run   # a prepared session
+    mdn-gui --lesson 2 --screenshot step2.png --quit       # a step of the tour, set up and run
+    mdn-gui --export-lessons slides/           # every step as a PNG, and slides/lessons.html
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from mdn_gui.lessons import LESSONS
 from mdn_gui.samples import DEFAULT_SAMPLE, SAMPLES
 from mdn_gui.scripted import ScriptedStart, close_window, report
 from mdn_gui.state import MAX_PASSES, MAX_SEED, VIEW_MODES
@@ -85,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=VIEW_MODES, help="comparison mode")
     p.add_argument("--panel", choices=("metrics", "sweeps", "masks"), help="plot panel to bring to the front")
     p.add_argument("--run", action="store_true", help="run the model once the window is up")
+    tour = p.add_mutually_exclusive_group()
+    tour.add_argument(
+        "--lesson",
+        type=int_in(1, len(LESSONS)),
+        metavar="N",
+        help=f"open at step N of the tour (1 to {len(LESSONS)}), set up and run",
+    )
+    tour.add_argument(
+        "--export-lessons",
+        metavar="DIR",
+        type=Path,
+        help="write every step of the tour as DIR/lesson-NN.png and the handout DIR/lessons.html, then quit",
+    )
     p.add_argument(
         "--screenshot",
         metavar="FILE",
@@ -126,8 +142,22 @@ def _problem(args: argparse.Namespace) -> str | None:
             NoiseSpec.parse(args.noise)
         except ValueError as exc:
             return str(exc)
+    if args.export_lessons is not None:
+        return _export_problem(args.export_lessons, args.overwrite)
     if args.screenshot is not None:
         return _screenshot_problem(args.screenshot, args.overwrite)
+    return None
+
+
+def _export_problem(folder: Path, overwrite: bool) -> str | None:
+    """Why ``--export-lessons folder`` cannot be written, checked before any work is done."""
+    from mdn_gui.lesson_export import export_paths
+
+    if folder.exists() and not folder.is_dir():
+        return f"--export-lessons {folder} is a file, not a folder"
+    existing = [p.name for p in export_paths(folder, len(LESSONS)) if p.exists()]
+    if existing and not overwrite:
+        return f"--export-lessons {folder} already holds {existing[0]}; pass --overwrite to replace it"
     return None
 
 
@@ -182,7 +212,7 @@ def build_window(args: argparse.Namespace, settings: QSettings) -> MainWindow:
     if args.weights is not None and args.model in ("masked", "baseline"):
         setattr(catalog, args.model, args.weights)
     session = SessionController(catalog=catalog)
-    scripted = bool(args.run or args.screenshot or args.quit)
+    scripted = bool(args.run or args.screenshot or args.quit or args.lesson or args.export_lessons)
     session.auto_run = not scripted
     try:
         analysis = AnalysisController(session)
@@ -190,7 +220,8 @@ def build_window(args: argparse.Namespace, settings: QSettings) -> MainWindow:
     except BaseException:
         session.shutdown()  # a running thread must not be destroyed with its controller
         raise
-    window.remember = not args.quit
+    window.remember = not (args.quit or args.export_lessons)
+    window.tour.lessons.remember = window.remember
     session.setParent(window)
     analysis.setParent(window)
     if args.size:
@@ -254,8 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         close_window(window)
         return 2
     window.show()
+    if args.export_lessons is not None:
+        return _export(window, args)
     script = ScriptedStart(window, args)
     QTimer.singleShot(0, lambda: script.start(opened))
+    if _welcome_due(window, args):
+        from mdn_gui.views.tour import first_launch
+
+        if first_launch(window):
+            QTimer.singleShot(0, window.tour.welcome)
     if args.quit:
         # A local loop, not app.exec(): exiting the application's loop would stop every
         # later event loop in this process (which matters when main() runs inside tests).
@@ -264,6 +302,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return loop.exec()
     code = app.exec()
     return script.exit_code or code
+
+
+def _welcome_due(window: MainWindow, args: argparse.Namespace) -> bool:
+    """A plain start (no image, noise, model or script named) may greet a first-time user."""
+    named = (args.open, args.sample, args.noise, args.model, args.weights, args.lesson)
+    return window.remember and not args.run and all(value is None for value in named)
+
+
+def _export(window: MainWindow, args: argparse.Namespace) -> int:
+    """Run ``--export-lessons`` in a local event loop; returns the exit code."""
+    from mdn_gui.lesson_export import LessonExport
+
+    export = LessonExport(window, args.export_lessons, overwrite=args.overwrite)
+    loop = QEventLoop()
+    export.finished.connect(loop.exit)
+    QTimer.singleShot(0, export.start)
+    return loop.exec()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ def report(what: str, exc: BaseException) -> None:
     print(f"mdn-gui: {what}: {reason}", file=sys.stderr)
 
 
+def background_busy(window: MainWindow) -> bool:
+    """Whether noise or a difference heatmap is still being computed for the window."""
+    renderer = window.compare.diff.renderer
+    return window.session.noise_preview.pending or (renderer is not None and renderer.pending)
+
+
 def close_window(window: MainWindow) -> None:
     """Close the window (its close event stops the worker thread) and delete it."""
     window.close()
@@ -99,7 +105,10 @@ class ScriptedStart(QObject):
             self.exit_code = 2
             self._finish()
             return
-        if self.args.run:
+        if getattr(self.args, "lesson", None):
+            self.window.tour.lessons.measured.connect(self._lesson_measured)
+            self.window.tour.start(self.args.lesson - 1)
+        elif self.args.run:
             session.run_finished.connect(self._run_finished)
             session.run_failed.connect(self._run_failed)
             session.run_now()  # when it cannot start, run_failed has already finished the script
@@ -128,20 +137,23 @@ class ScriptedStart(QObject):
     def _run_finished(self, _key: str) -> None:
         QTimer.singleShot(300, self._finish)
 
+    def _lesson_measured(self, _index: int, measurement: object) -> None:
+        self.window.tour.lessons.measured.disconnect(self._lesson_measured)
+        error = getattr(measurement, "error", "")
+        if error:
+            print(f"mdn-gui: lesson {self.args.lesson}: {error}", file=sys.stderr)
+            self.exit_code = 1
+        QTimer.singleShot(300, self._finish)
+
     def _run_failed(self, message: str) -> None:
         print(f"mdn-gui: run failed: {message}", file=sys.stderr)
         self.exit_code = 1
         QTimer.singleShot(300, self._finish)
 
-    def _background_busy(self) -> bool:
-        """Whether noise or a difference heatmap is still being computed for the window."""
-        renderer = self.window.compare.diff.renderer
-        return self.window.session.noise_preview.pending or (renderer is not None and renderer.pending)
-
     def _finish(self) -> None:
         if self._done:
             return
-        if self._background_busy() and self._settle_ms < self.SETTLE_LIMIT_MS:
+        if background_busy(self.window) and self._settle_ms < self.SETTLE_LIMIT_MS:
             self._settle_ms += self.SETTLE_POLL_MS
             QTimer.singleShot(self.SETTLE_POLL_MS, self._finish)
             return

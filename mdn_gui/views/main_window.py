@@ -33,6 +33,7 @@ from mdn_gui.views.noise_panel import NoisePanel
 from mdn_gui.views.recent import RecentFiles
 from mdn_gui.views.saving import SavingMixin
 from mdn_gui.views.theme import ThemeManager
+from mdn_gui.views.tour import Tour
 from mdn_gui.views.widgets import Banner, VerticalScrollArea
 from model_core.imageio import ImageReadError
 
@@ -81,10 +82,12 @@ class MainWindow(SavingMixin, QMainWindow):
         layout.addWidget(self.compare, 1)
         self.setCentralWidget(central)
         self._build_docks()
+        self.tour = Tour(self)
         self.actions_ = WindowActions(self)
         self.actions_.build_menus(self)
+        self.tour.build_menu()
         self.addToolBar(self.actions_.build_toolbar(self))
-        for dock in self.docks:
+        for dock in (*self.docks, self.tour.dock):
             self.actions_.docks_menu.addAction(dock.toggleViewAction())
         self._build_status()
         self._connect()

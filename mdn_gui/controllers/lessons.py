@@ -1,0 +1,201 @@
+"""The lesson controller: applies a step of the tour to the session and measures it. No widgets.
+
+Applying a step sets the whole state (image, noise, model settings, A/B view), starts the runs
+and sweeps the step needs on the session's worker, and, once they have landed, reads the
+numbers the window shows into a :class:`~mdn_gui.lessons.Measurement`. The step the user is
+on is remembered in the settings.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from mdn_gui import catalog as cat
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.session import SessionController
+from mdn_gui.lessons import LESSONS, Lesson, Measurement
+from mdn_gui.state import MODEL_LAYERS, NETWORK_MODELS, NOISY
+from model_core.noise import NoiseSpec
+from model_core.weights import training_summary
+
+SETTINGS_KEY = "lessons/step"
+
+
+def weights_line(catalog: cat.ModelCatalog, choice: str) -> str:
+    """``masked.safetensors, lite size, trained 3,412 iterations (...)`` for a network choice."""
+    path = catalog.path(choice)
+    if path is None:
+        return ""
+    summary = training_summary(cat.read_card(path))
+    return f"{path.name}, {summary}" if summary else f"{path.name} (no model card: training unknown)"
+
+
+class LessonController(QObject):
+    """Steps through :data:`~mdn_gui.lessons.LESSONS`.
+
+    Signals:
+        step_changed (index): a step was applied (0-based).
+        measured (index, Measurement): the step's runs and sweeps landed and were measured.
+    """
+
+    step_changed = Signal(int)
+    measured = Signal(int, object)
+
+    def __init__(
+        self,
+        session: SessionController,
+        analysis: AnalysisController,
+        settings: QSettings | None = None,
+        lessons: tuple[Lesson, ...] = LESSONS,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.analysis, self.settings, self.lessons = session, analysis, settings, lessons
+        self.doc = session.doc
+        self.remember = True
+        self.index = self._remembered()
+        self.measurement: Measurement | None = None
+        self._waiting: set[str] = set()  # layers whose runs are awaited
+        self._sweeps: list[str] = []  # sweeps still to run
+        self._active = False
+        session.run_finished.connect(self._run_finished)
+        session.run_failed.connect(self._run_failed)
+        analysis.sweep_running.connect(self._sweep_running)
+
+    def _remembered(self) -> int:
+        if self.settings is None:
+            return 0
+        try:
+            value = int(self.settings.value(SETTINGS_KEY, 0))
+        except (TypeError, ValueError):
+            return 0
+        return min(max(value, 0), len(self.lessons) - 1)
+
+    @property
+    def lesson(self) -> Lesson:
+        return self.lessons[self.index]
+
+    @property
+    def busy(self) -> bool:
+        """Whether the applied step still waits for runs or sweeps."""
+        return self._active
+
+    # ------------------------------------------------------------------ stepping
+
+    def next(self) -> None:
+        if self.index + 1 < len(self.lessons):
+            self.apply(self.index + 1)
+
+    def previous(self) -> None:
+        if self.index > 0:
+            self.apply(self.index - 1)
+
+    def apply(self, index: int) -> None:
+        """Set the whole workbench up for step ``index`` (0-based) and start what it needs.
+
+        Raises:
+            IndexError: If there is no such step.
+        """
+        if not 0 <= index < len(self.lessons):
+            raise IndexError(f"there are {len(self.lessons)} lessons, not {index + 1}")
+        self.index, self.measurement = index, None
+        if self.remember and self.settings is not None:
+            self.settings.setValue(SETTINGS_KEY, index)
+        lesson, s = self.lessons[index], self.session
+        self._active = False  # what the previous step waited for no longer counts
+        self.analysis.cancel_sweep()
+        s.cancel()
+        auto, s.auto_run = s.auto_run, False  # one run per model, started below
+        try:
+            self._set_state(lesson)
+            self._active = True
+            self._waiting = set()
+            for choice in lesson.runs:
+                if not s.catalog.available(choice):
+                    continue
+                # Awaited before it starts: a run that cannot start ends the step at once, and
+                # one that waits for the noisy image (None) still comes.
+                self._waiting.add(MODEL_LAYERS[choice])
+                ratio = None if choice == lesson.model else self._training_ratio(choice)
+                s.run_now(choice, attn_ratio=ratio)
+        finally:
+            s.auto_run = auto
+        self._sweeps = list(lesson.sweeps)
+        self.step_changed.emit(index)
+        self._advance()
+
+    def _training_ratio(self, choice: str) -> float:
+        return cat.training_ratio(choice, self.session.catalog.path(choice))
+
+    def _set_state(self, lesson: Lesson) -> None:
+        s, doc = self.session, self.doc
+        spec = NoiseSpec.parse(lesson.noise)
+        noise_changed = doc.update_noise(kind=spec.kind, level=spec.level, seed=lesson.seed)
+        model = lesson.model if s.catalog.available(lesson.model) else doc.model.model
+        ratio = lesson.attn_ratio
+        if ratio is None:
+            ratio = self._training_ratio(model) if model in NETWORK_MODELS else 0.0
+        s.set_model(
+            model=model,
+            attn_ratio=ratio,
+            input_ratio=lesson.input_ratio,
+            passes=lesson.passes,
+            seed=lesson.seed,
+        )
+        if doc.source_name != lesson.sample or doc.source_path is not None or not doc.has_clean:
+            s.open_sample(lesson.sample)  # computes the noise too
+        elif noise_changed:
+            s.refresh_noise()
+        doc.update_view(a=lesson.a, b=lesson.b, mode=lesson.mode)
+
+    # ------------------------------------------------------------------ waiting and measuring
+
+    def _run_finished(self, layer: str) -> None:
+        if self._active and layer in self._waiting:
+            self._waiting.discard(layer)
+            self._advance()
+
+    def _run_failed(self, message: str) -> None:
+        if self._active:
+            self._complete(f"a run failed: {message}")
+
+    def _sweep_running(self, kind: str, running: bool) -> None:
+        if self._active and not running and not self._waiting and kind not in self._sweeps:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Start the next sweep once the runs are in; measure when nothing is left."""
+        if not self._active or self._waiting:
+            return
+        if self.analysis.sweeping is not None:
+            return  # its end calls back here
+        if self._sweeps:
+            kind = self._sweeps.pop(0)
+            if self.analysis.start_sweep(kind) is None:
+                self._complete(f"the {kind} sweep could not start")
+            return
+        self._complete("")
+
+    def _complete(self, error: str) -> None:
+        self._active = False
+        self._waiting.clear()
+        self._sweeps.clear()
+        self.measurement = self.measure(error)
+        self.measured.emit(self.index, self.measurement)
+
+    def measure(self, error: str = "") -> Measurement:
+        """Read what the document holds now for the applied step."""
+        doc, lesson = self.doc, self.lesson
+        psnr = {k: doc.metrics[k].psnr for k in (NOISY, "masked", "baseline") if k in doc.metrics}
+        m = Measurement(noise=str(NoiseSpec(doc.noise.kind, doc.noise.level)), psnr=psnr, error=error)
+        m.weights = {c: weights_line(self.session.catalog, c) for c in ("masked", "baseline")}
+        record = doc.records.get(MODEL_LAYERS[lesson.model])
+        if record is not None:
+            m.passes = lesson.passes
+            first = min(record.keep_maps) if record.keep_maps else None
+            m.kept = float(record.keep_maps[first].mean()) if first is not None else None
+            m.input_kept = float(record.input_keep.mean()) if record.input_keep is not None else None
+            m.std_mean = float(record.std.mean() * 255.0) if record.std is not None else None
+        if "noise" in lesson.sweeps:
+            m.sweep = {name: list(points) for name, points in doc.sweeps["noise"].items()}
+        return m

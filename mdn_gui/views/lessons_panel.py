@@ -1,0 +1,77 @@
+"""The Lessons panel: the tour's step, its text, what was measured, and Previous/Next."""
+
+from __future__ import annotations
+
+import html
+
+import qtawesome as qta
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from mdn_gui.controllers.lessons import LessonController
+from mdn_gui.lessons import Measurement, lesson_text, live_sentence
+
+MEASURING = "Measuring with the loaded weights..."
+
+
+class LessonsPanel(QWidget):
+    """Shows the lesson controller's step; its buttons step through the tour.
+
+    Args:
+        lessons: The lesson controller.
+    """
+
+    def __init__(self, lessons: LessonController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lessons = lessons
+        self.heading = QLabel(self)
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.text = QLabel(self)
+        self.live = QLabel(self)
+        for label in (self.text, self.live):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.live.setObjectName("lesson-live")
+        # Set apart from the fixed text: these are the numbers measured on screen.
+        self.live.setStyleSheet("QLabel#lesson-live { border-left: 3px solid #1f77b4; padding-left: 6px; }")
+        self.previous_button = QPushButton(qta.icon("fa6s.chevron-left"), "Previous", self)
+        self.previous_button.setToolTip("Previous step (Alt+Left)")
+        self.apply_button = QPushButton(qta.icon("fa6s.rotate-right"), "Set up again", self)
+        self.apply_button.setToolTip("Set the workbench up for this step and measure it again")
+        self.next_button = QPushButton(qta.icon("fa6s.chevron-right"), "Next", self)
+        self.next_button.setToolTip("Next step (Alt+Right)")
+        self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # the arrow after the word
+        buttons = QVBoxLayout()
+        for button in (self.previous_button, self.apply_button, self.next_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        words = QVBoxLayout()
+        words.addWidget(self.heading)
+        words.addWidget(self.text)
+        words.addWidget(self.live)
+        words.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(words, 1)
+        layout.addLayout(buttons)
+        self.previous_button.clicked.connect(lambda _=False: lessons.previous())
+        self.next_button.clicked.connect(lambda _=False: lessons.next())
+        self.apply_button.clicked.connect(lambda _=False: lessons.apply(lessons.index))
+        lessons.step_changed.connect(self._step_changed)
+        lessons.measured.connect(self._measured)
+        self.show_step(lessons.index, applied=False)
+
+    def show_step(self, index: int, *, applied: bool = True) -> None:
+        """Show step ``index``'s text (``applied`` False: not set up yet, nothing measured)."""
+        lesson, total = self.lessons.lessons[index], len(self.lessons.lessons)
+        self.heading.setText(f"<b>Lesson {index + 1} of {total}: {html.escape(lesson.title)}</b>")
+        self.text.setText(lesson_text(lesson))
+        self.live.setText(MEASURING if applied else "Press Set up again to set this step up and measure it.")
+        self.previous_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index + 1 < total)
+
+    def _step_changed(self, index: int) -> None:
+        self.show_step(index)
+
+    def _measured(self, index: int, measurement: Measurement) -> None:
+        if index == self.lessons.index:
+            self.live.setText(live_sentence(self.lessons.lessons[index], measurement))

@@ -1,0 +1,98 @@
+"""The tour in the window: the Lessons dock, the Help menu, and the first-launch welcome."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget
+
+from mdn_gui import lessons as lesson_data
+from mdn_gui.controllers.lessons import SETTINGS_KEY, LessonController
+from mdn_gui.views.actions import make_action
+from mdn_gui.views.help import about_dialog, shortcuts_dialog
+from mdn_gui.views.lessons_panel import LessonsPanel
+
+if TYPE_CHECKING:
+    from mdn_gui.views.main_window import MainWindow
+
+DOCK_HEIGHT = 170
+WELCOME = (
+    "Welcome to mdn. This is lesson 1 of a six-step tour of masked training (the Lessons panel "
+    "below): Next (Alt+Right) goes on, Help > Tour (F1) brings it back. The numbers in the "
+    "lesson are measured here, with the weights that are loaded."
+)
+
+
+def first_launch(window: MainWindow) -> bool:
+    """Whether this settings file has never seen the tour (no step remembered yet)."""
+    return not window.settings.contains(SETTINGS_KEY)
+
+
+class Tour:
+    """Builds the Lessons dock and the Help menu of a window and keeps them in step.
+
+    Args:
+        window: The main window (its docks are built, its menus not yet).
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.lessons = LessonController(
+            window.session, window.analysis, window.settings, lesson_data.LESSONS, parent=window
+        )
+        self.panel = LessonsPanel(self.lessons, window)
+        self.dock = QDockWidget("Lessons", window)
+        self.dock.setObjectName("dock-lessons")
+        self.dock.setWidget(self.panel)
+        # Under the image and the plots; the controls keep the window's full height.
+        window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        self.dock.hide()  # until the tour is asked for
+        self.lessons.step_changed.connect(self._step_changed)
+
+    def build_menu(self) -> None:
+        """Add the Help menu (after the window's other menus)."""
+        w = self.window
+        self.tour_action = make_action(
+            w,
+            "&Tour",
+            self.start,
+            icon="fa6s.graduation-cap",
+            shortcut="F1",
+            tip="The six-step tour of masked training",
+        )
+        self.next_action = make_action(w, "&Next Lesson", self.lessons.next, shortcut="Alt+Right")
+        self.previous_action = make_action(w, "&Previous Lesson", self.lessons.previous, shortcut="Alt+Left")
+        self.shortcuts_action = make_action(
+            w, "&Keyboard Shortcuts", lambda: shortcuts_dialog(w).show(), icon="fa6s.keyboard"
+        )
+        self.about_action = make_action(
+            w, "&About mdn", lambda: about_dialog(w, w.session.catalog).show(), icon="fa6s.circle-info"
+        )
+        help_menu = w.menuBar().addMenu("&Help")
+        for action in (self.tour_action, self.previous_action, self.next_action, None):
+            help_menu.addAction(action) if action is not None else help_menu.addSeparator()
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+        self.help_menu = help_menu
+
+    def start(self, index: int | None = None) -> None:
+        """Show the Lessons dock and apply a step (default: the remembered one)."""
+        self.lessons.apply(self.lessons.index if index is None else index)
+
+    def welcome(self) -> None:
+        """First launch: lesson 1, set up and run at once, with a word on the tour."""
+        self.start(0)
+        self.window.banner.show_message(WELCOME, error=False)
+
+    def _step_changed(self, index: int) -> None:
+        lesson = self.lessons.lessons[index]
+        if not self.dock.isVisible():
+            self.dock.show()
+            self.window.resizeDocks([self.dock], [DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self.dock.raise_()
+        self.window.show_panel(lesson.panel)
+        if lesson.mask_mode is not None:
+            self.window.mask_view.set_mode(lesson.mask_mode)
+        self.window.model_panel.sync_auto()
