@@ -115,7 +115,9 @@ def to_float(arr: np.ndarray) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(arr).__name__}")
     if arr.dtype in (np.uint8, np.uint16):
-        return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+        out = arr.astype(np.float32)
+        out /= np.float32(np.iinfo(arr.dtype).max)  # in place: no second float copy of a big image
+        return out
     if arr.dtype == np.bool_:
         return arr.astype(np.float32)
     if np.issubdtype(arr.dtype, np.floating):
@@ -232,7 +234,7 @@ def _is_16bit_colour(im: Image.Image, path: Path) -> bool:
 
 def _decode_pillow(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Decode with Pillow; return (rgb, alpha or None, bit depth)."""
-    im = ImageOps.exif_transpose(im)
+    im = ImageOps.exif_transpose(im) if _EXIF_ORIENTATION in im.getexif() else im
     if im.mode.startswith("I;16") or im.mode == "I":
         gray = np.asarray(im).astype(np.float32)
         if gray.size and (gray.min() < 0 or gray.max() > 65535):
@@ -243,7 +245,8 @@ def _decode_pillow(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray 
     if im.mode == "F":
         raise ImageReadError(f"cannot read image '{path}': floating-point images unsupported")
     target = "RGBA" if im.has_transparency_data else "RGB"
-    arr = to_float(np.asarray(im.convert(target)))
+    # Each Pillow copy of a 40-megapixel image is 120 MB: convert only where the mode differs.
+    arr = to_float(np.asarray(im if im.mode == target else im.convert(target)))
     alpha = arr[..., 3].copy() if target == "RGBA" else None
     return np.ascontiguousarray(arr[..., :3]), alpha, 8
 

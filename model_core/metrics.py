@@ -19,6 +19,8 @@ region 5 px away from the border.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -29,6 +31,8 @@ _SSIM_SIGMA = 1.5
 _SSIM_K1 = 0.01
 _SSIM_K2 = 0.03
 _BT601_Y = np.array([65.481, 128.553, 24.966]) / 255.0
+# Pixels of a strip measured at a time: a dozen float64 planes of it stay near 100 MB.
+_STRIP_PIXELS = 1 << 20
 
 
 def to_uint8_float(img: np.ndarray) -> np.ndarray:
@@ -65,6 +69,8 @@ def psnr(
     data_range: float = 1.0,
     border: int = 0,
     y_only: bool = False,
+    *,
+    strip_rows: int | None = None,
 ) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``.
 
@@ -74,6 +80,7 @@ def psnr(
         data_range: Peak value (1.0 for [0, 1] images).
         border: Pixels cropped from each side before measuring.
         y_only: Measure the BT.601 luma channel only (RGB inputs; grayscale is used as is).
+        strip_rows: Rows measured at a time (memory); default: about a megapixel's worth.
 
     Returns:
         PSNR in dB; ``inf`` for identical images.
@@ -81,7 +88,13 @@ def psnr(
     x, y = _prepare_pair(a, b, border, y_only)
     if not data_range > 0:
         raise ValueError(f"data_range must be positive, got {data_range}")
-    mse = float(np.mean((x - y) ** 2))
+    total, count = 0.0, 0
+    for channel in range(_planes(x, y_only)):
+        for top, bottom in _strips(x.shape[0], _strip_height(x, strip_rows)):
+            diff = _rows(x, top, bottom, channel, y_only) - _rows(y, top, bottom, channel, y_only)
+            total += float(np.vdot(diff, diff))
+            count += diff.size
+    mse = total / count
     if mse == 0.0:
         return float("inf")
     return float(10.0 * np.log10(data_range**2 / mse))
@@ -94,8 +107,13 @@ def ssim(
     y_only: bool = False,
     *,
     data_range: float = 1.0,
+    strip_rows: int | None = None,
 ) -> float:
     """Structural similarity index (Wang et al. 2004), averaged over channels.
+
+    The SSIM map is computed in strips of rows, each read with the window's radius of rows
+    above and below it, so that a large image needs memory for a strip, not for a dozen
+    float64 copies of itself; the result is the same as in one piece.
 
     Args:
         a: Float image, HWC RGB or HW grayscale, values in [0, data_range].
@@ -103,6 +121,7 @@ def ssim(
         border: Pixels cropped from each side before measuring.
         y_only: Measure the BT.601 luma channel only (RGB inputs; grayscale is used as is).
         data_range: Peak value (1.0 for [0, 1] images).
+        strip_rows: Rows of the SSIM map computed at a time; default: about a megapixel's worth.
 
     Returns:
         Mean SSIM over the valid region of every channel, in [-1, 1]; 1.0 for identical images.
@@ -115,14 +134,49 @@ def ssim(
             f"ssim needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after the "
             f"border crop, got {x.shape[1]}x{x.shape[0]} (WxH)"
         )
-    if x.ndim == 2:
-        return _ssim_channel(x, y, data_range)
-    scores = [_ssim_channel(x[..., c], y[..., c], data_range) for c in range(x.shape[2])]
-    return float(np.mean(scores))
+    r = _SSIM_WINDOW // 2
+    total, count = 0.0, 0
+    # Map row m is centred on image row m + r; a strip of map rows needs r more rows each side.
+    for channel in range(_planes(x, y_only)):
+        for top, bottom in _strips(x.shape[0] - 2 * r, _strip_height(x, strip_rows)):
+            ssim_map = _ssim_map(_rows(x, top, bottom + 2 * r, channel, y_only),
+                                 _rows(y, top, bottom + 2 * r, channel, y_only), data_range)
+            total += float(ssim_map.sum())
+            count += ssim_map.size
+    return total / count  # every channel has as many values: the mean of the channels' means
 
 
-def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
-    """Mean SSIM of two float64 HW arrays over the region where the window fits."""
+def _strip_height(x: np.ndarray, strip_rows: int | None) -> int:
+    if strip_rows is None:
+        return max(1, _STRIP_PIXELS // x.shape[1])
+    if isinstance(strip_rows, bool) or not isinstance(strip_rows, int | np.integer) or strip_rows < 1:
+        raise ValueError(f"strip_rows must be a positive int, got {strip_rows!r}")
+    return int(strip_rows)
+
+
+def _strips(rows: int, height: int) -> Iterator[tuple[int, int]]:
+    """(top, bottom) of consecutive strips of ``height`` rows covering ``rows`` rows."""
+    for top in range(0, rows, height):
+        yield top, min(top + height, rows)
+
+
+def _planes(img: np.ndarray, y_only: bool) -> int:
+    """How many HW planes are measured: the channels, or 1 for the luma or a grey image."""
+    return 1 if img.ndim == 2 or y_only else img.shape[2]
+
+
+def _rows(img: np.ndarray, top: int, bottom: int, channel: int, y_only: bool) -> np.ndarray:
+    """Rows ``top:bottom`` of one plane (:func:`_planes`) as a contiguous float64 HW array."""
+    part = img[top:bottom]
+    if part.ndim == 2:
+        return part.astype(np.float64)
+    if y_only:
+        return rgb_to_y(part)
+    return np.ascontiguousarray(part[..., channel], dtype=np.float64)
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
+    """SSIM map of two float64 HW arrays over the region where the window fits."""
     c1 = (_SSIM_K1 * data_range) ** 2
     c2 = (_SSIM_K2 * data_range) ** 2
     taps = cv2.getGaussianKernel(_SSIM_WINDOW, _SSIM_SIGMA, cv2.CV_64F)
@@ -137,7 +191,7 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
     cov = blur(x * y) - mu_x * mu_y
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
     den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-    return float(np.mean(num / den))
+    return num / den
 
 
 def _as_float_image(img: np.ndarray, name: str) -> np.ndarray:
@@ -157,7 +211,8 @@ def _as_float_image(img: np.ndarray, name: str) -> np.ndarray:
 def _prepare_pair(
     a: np.ndarray, b: np.ndarray, border: int, y_only: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two images, crop the border, optionally take luma; return float64 arrays."""
+    """Validate two images and crop the border; return views (HW, or HWC with 3 channels for
+    ``y_only``), converted to float64 a strip at a time by :func:`_rows`."""
     a = _as_float_image(a, "a")
     b = _as_float_image(b, "b")
     if a.shape != b.shape:
@@ -171,6 +226,6 @@ def _prepare_pair(
         b = b[border:-border, border:-border]
     if a.ndim == 3 and a.shape[2] == 1:
         a, b = a[..., 0], b[..., 0]
-    if y_only and a.ndim == 3:
-        return rgb_to_y(a), rgb_to_y(b)
-    return a.astype(np.float64), b.astype(np.float64)
+    if y_only and a.ndim == 3 and a.shape[2] != 3:
+        raise ValueError(f"rgb_to_y needs an HWC RGB image, got shape {a.shape}")
+    return a, b

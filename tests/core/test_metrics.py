@@ -158,3 +158,39 @@ def test_to_uint8_float() -> None:
     np.testing.assert_array_equal(out * 255, np.round(out * 255))
     expected = np.array([[[0, 128, 255], [31, 254, 1]]]) / 255
     np.testing.assert_allclose(out, expected, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- large images in strips
+
+
+@pytest.mark.parametrize("strip_rows", [1, 3, 7, 50])
+@pytest.mark.parametrize(("border", "y_only", "shape"), [(0, False, (45, 37, 3)), (4, True, (45, 37, 3)),
+                                                         (0, False, (45, 37)), (2, False, (23, 31, 1))])
+def test_ssim_in_strips_equals_the_whole_image(strip_rows: int, border: int, y_only: bool,
+                                               shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(3)
+    a = rng.random(shape, dtype=np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, shape), 0, 1).astype(np.float32)
+    whole = ssim(a, b, border=border, y_only=y_only, strip_rows=10_000)
+    assert ssim(a, b, border=border, y_only=y_only, strip_rows=strip_rows) == pytest.approx(whole, abs=1e-6)
+    crop = (slice(border, shape[0] - border or None), slice(border, shape[1] - border or None))
+    x, y = (rgb_to_y(a[crop]), rgb_to_y(b[crop])) if y_only else (a[crop].squeeze(), b[crop].squeeze())
+    assert whole == pytest.approx(sk_ssim(x, y), abs=1e-6)
+    assert psnr(a, b, border=border, y_only=y_only, strip_rows=strip_rows) == pytest.approx(
+        psnr(a, b, border=border, y_only=y_only, strip_rows=10_000), abs=1e-9)
+
+
+def test_ssim_and_psnr_memory_stays_a_fraction_of_the_image() -> None:
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    a = rng.random((768, 768, 3), dtype=np.float32)
+    b = rng.random((768, 768, 3), dtype=np.float32)
+    for measure in (ssim, psnr):
+        tracemalloc.start()
+        try:
+            measure(a, b, strip_rows=16)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < a.nbytes / 2, f"{measure.__name__} peak {peak / 2**20:.1f} MiB"
