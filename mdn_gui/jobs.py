@@ -294,10 +294,13 @@ class AttentionDone:
 
 @dataclass(frozen=True, eq=False)
 class JobFailed:
+    """A job that raised; ``unloadable`` when its weights file could not be loaded."""
+
     channel: str
     gen: int
     message: str
     details: str = field(default="")
+    unloadable: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -53,6 +53,7 @@ from mdn_gui.killable import run_killable
 from mdn_gui.state import Metrics, RunRecord, as_rgb
 from model_core.engine import Cancelled, DenoiseResult, Engine, Progress, TileUpdate
 from model_core.metrics import psnr, ssim
+from model_core.network.checkpoint import CheckpointError
 from model_core.noise import NoiseSpec, apply_noise
 
 ENGINE_CACHE_SIZE = 3
@@ -162,7 +163,8 @@ class Worker(QObject):
                 print(f"mdn-gui: {job.channel} failed: {message}", file=sys.stderr)
             else:  # a bug: the traceback is what a bug report needs
                 print(details, file=sys.stderr)
-            self.failed.emit(JobFailed(job.channel, job.gen, message, details))
+            unloadable = isinstance(exc, CheckpointError)
+            self.failed.emit(JobFailed(job.channel, job.gen, message, details, unloadable))
 
     def _canceller(self, job: Any) -> Callable[[], bool]:
         board, channel, gen = self._board, job.channel, job.gen

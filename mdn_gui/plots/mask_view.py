@@ -38,6 +38,21 @@ def block_description(block: int, depths: tuple[int, ...]) -> str:
     return f"block {block + 1}"
 
 
+def window_marks(view: AttentionView) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """(row, col) in the window of the query token, and of the keys dropped in this block."""
+    y0, x0, _, _ = view.crop
+    hits = np.argwhere((view.key_rows == view.pixel[0]) & (view.key_cols == view.pixel[1]))
+    query = (int(hits[0][0]), int(hits[0][1])) if len(hits) else None
+    rows, cols = view.key_rows - y0, view.key_cols - x0
+    h, w = view.keep_map.shape
+    dropped = [
+        (r, c)
+        for r, c in np.ndindex(view.key_rows.shape)
+        if 0 <= rows[r, c] < h and 0 <= cols[r, c] < w and view.keep_map[rows[r, c], cols[r, c]] == 0
+    ]
+    return query, dropped
+
+
 def whose(record: RunRecord) -> str:
     """The model whose run a record is, for people (``"masked model"``)."""
     return cat.LABELS.get(record.model, record.model)
@@ -123,6 +138,12 @@ class MaskView(QWidget):
         self.heat_plot.setAspectLocked(True)
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.heat_plot.addItem(self.heat_item)
+        # In the window: the clicked pixel's own token (ring) and the dropped tokens (crosses).
+        ring, cross = pg.mkPen("#00e5ff", width=2), pg.mkPen("#ff3030", width=2)
+        self.heat_query = pg.ScatterPlotItem(size=16, pen=ring, brush=None, symbol="o")
+        self.heat_dropped = pg.ScatterPlotItem(size=9, pen=cross, brush=None, symbol="x")
+        self.heat_plot.addItem(self.heat_query)
+        self.heat_plot.addItem(self.heat_dropped)
         # Below the plot, not beside it: beside it, a narrow dock cut its numbers off.
         self.heat_bar = pg.ColorBarItem(
             values=(0, 1), colorMap="inferno", interactive=False, orientation="horizontal"
@@ -274,7 +295,8 @@ class MaskView(QWidget):
         self.heat_item.setImage(spread, levels=(0.0, top), autoLevels=False)
         self.heat_bar.setLevels((0.0, top))
         self.heat_plot.setTitle("std over passes (8-bit levels)")
-        self.heat_plot.setRange(xRange=(0, spread.shape[1]), yRange=(0, spread.shape[0]), padding=0.02)
+        self._heat_axes(attention=False)
+        self.heat_plot.setRange(xRange=(0, spread.shape[1]), yRange=(0, spread.shape[0]), padding=0)
         # Without masks nothing is random: every pass gives the same output.
         unmasked = record.attn_ratio <= 0 and record.input_keep is None
         note = "; this run used no mask, so its passes are identical" if unmasked else ""
@@ -287,6 +309,7 @@ class MaskView(QWidget):
         noisy, view = self.doc.noisy, self.attention
         if noisy is None:
             return
+        self._heat_axes(attention=True)
         self._set_image(noisy)
         if view is None or self.pixel is None:
             self.keys_item.clear()
@@ -306,7 +329,12 @@ class MaskView(QWidget):
         y, x = view.pixel
         self.query_item.setData(x=[x + 0.5], y=[y + 0.5])
         self.heat_item.setImage(weights, levels=(0.0, top), autoLevels=False)
-        self.heat_plot.setRange(xRange=(0, weights.shape[1]), yRange=(0, weights.shape[0]), padding=0.05)
+        self.heat_plot.setRange(xRange=(0, weights.shape[1]), yRange=(0, weights.shape[0]), padding=0)
+        query, dropped_keys = window_marks(view)
+        self.heat_query.setData(
+            x=[] if query is None else [query[1] + 0.5], y=[] if query is None else [query[0] + 0.5]
+        )
+        self.heat_dropped.setData(x=[c + 0.5 for _, c in dropped_keys], y=[r + 0.5 for r, _ in dropped_keys])
         self.heat_bar.setLevels((0.0, top))
         self.heat_plot.setTitle(f"head {head + 1} of {view.weights.shape[0]}")
         y0, x0, y1, x1 = view.crop
@@ -314,9 +342,20 @@ class MaskView(QWidget):
         dropped = int((view.keep_map == 0).sum())
         self.info.setText(
             f"Pixel x {x}, y {y}, {block_description(view.block, self._depths())}: weights of its "
-            f"token over its {weights.shape[0]}x{weights.shape[1]} window; {dropped} tokens of the "
-            f"crop are masked in this block."
+            f"token (ring) over its {weights.shape[0]}x{weights.shape[1]} window, {len(dropped_keys)} "
+            f"of them dropped (crosses); {dropped} tokens of the crop are masked in this block."
         )
+
+    def _heat_axes(self, *, attention: bool) -> None:
+        """Attention: axes that count the window's tokens; std map: the image, with no axes
+        (locked to the image's aspect, axes ran far outside it)."""
+        plot = self.heat_plot
+        plot.setAspectLocked(not attention)
+        for side, label in (("bottom", "key column in the window"), ("left", "key row")):
+            plot.setLabel(side, label if attention else "")  # (setLabel shows the axis)
+            plot.showAxis(side, attention)
+        self.heat_query.setVisible(attention)
+        self.heat_dropped.setVisible(attention)
 
     def _depths(self) -> tuple[int, ...]:
         record = self.record()

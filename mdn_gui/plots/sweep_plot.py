@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pyqtgraph as pg
 import qtawesome as qta
 from PySide6.QtCore import Qt
@@ -37,6 +39,8 @@ class SweepPlot(QWidget):
             "noise": ("PSNR vs noise level", "noise level"),
         }
         self.titles = {kind: title for kind, (title, _) in titles.items()}
+        # Legends below the plots, not inside: inside, the legend covered a curve.
+        self.legends: dict[str, QLabel] = {}
         for kind, (title, x_label) in titles.items():
             plot = pg.PlotWidget(self)
             plot.setTitle(title)
@@ -45,9 +49,12 @@ class SweepPlot(QWidget):
             # Levels read as in the noise panel (0.024), not as "24 (x0.001)".
             plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10))
             plot.setMinimumHeight(140)
             self.plots[kind] = plot
+            legend = QLabel(self)
+            legend.setWordWrap(True)
+            legend.setTextFormat(Qt.TextFormat.RichText)
+            self.legends[kind] = legend
         self.ratio_line = pg.InfiniteLine(
             PAPER_ATTN_RATIO * 100,
             angle=90,
@@ -81,8 +88,9 @@ class SweepPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
-        layout.addWidget(self.plots["attention"], 1)
-        layout.addWidget(self.plots["noise"], 1)
+        for kind in ("attention", "noise"):
+            layout.addWidget(self.plots[kind], 1)
+            layout.addWidget(self.legends[kind])
         self.attention_button.clicked.connect(lambda _=False: analysis.start_sweep("attention"))
         self.noise_button.clicked.connect(lambda _=False: analysis.start_sweep("noise"))
         self.cancel_button.clicked.connect(lambda _=False: analysis.cancel_sweep())
@@ -101,6 +109,8 @@ class SweepPlot(QWidget):
         if kind == "attention" and running:  # its curves outlive a change of the noise
             spec = NoiseSpec(self.doc.noise.kind, self.doc.noise.level)
             self.plots[kind].setTitle(f"{self.titles[kind]} on {spec}")
+        elif kind == "noise" and running:
+            self.plots[kind].setTitle(f"PSNR vs {self.doc.noise.kind} level (seed {self.doc.noise.seed})")
         self.cancel_button.setEnabled(running)
         self.attention_button.setEnabled(not running)
         self.noise_button.setEnabled(not running)
@@ -112,6 +122,7 @@ class SweepPlot(QWidget):
         self.level_line.setValue(noise.level)
         self.plots["noise"].setLabel("bottom", f"{noise.kind} level")
         if not self.doc.sweeps["noise"]:
+            self.plots["noise"].setTitle(f"PSNR vs {noise.kind} level")
             self._show_empty("noise")
 
     def _show_empty(self, kind: str) -> None:
@@ -149,11 +160,22 @@ class SweepPlot(QWidget):
                     symbolSize=7,
                 )
             curves[name].setData(list(xs), list(ys))
+        self._fill_legend(kind)
         if data:
             plot.enableAutoRange()
         else:
-            plot.setTitle(self.titles[kind])
+            empty = self.titles[kind] if kind == "attention" else f"PSNR vs {self.doc.noise.kind} level"
+            plot.setTitle(empty)
             self._show_empty(kind)
+
+    def _fill_legend(self, kind: str) -> None:
+        colours = series_colours(self._dark)
+        self.legends[kind].setText(
+            "&nbsp;&nbsp;".join(
+                f"<span style='color:{colours.get(name, '#b58900')}'>&#9632;</span>&nbsp;{html.escape(name)}"
+                for name in self.curves[kind]
+            )
+        )
 
     def apply_theme(self, dark: bool) -> None:
         """Recolour after a theme change."""
@@ -167,8 +189,7 @@ class SweepPlot(QWidget):
     def _drop(self, kind: str, name: str) -> None:
         plot = self.plots[kind].getPlotItem()
         plot.removeItem(self.curves[kind].pop(name))
-        if plot.legend is not None:
-            plot.legend.removeItem(name)
+        self._fill_legend(kind)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         clear_scenes(self)

@@ -112,7 +112,7 @@ class WindowActions:
             tip="Run every available denoiser",
         )
         self.cancel = make_action(
-            w, "&Cancel", s.cancel, icon="fa6s.stop", shortcut="Esc", tip="Stop the running job"
+            w, "&Cancel", w.cancel, icon="fa6s.stop", shortcut="Esc", tip="Stop the running job"
         )
         self.modes: dict[str, QAction] = {}
         group = QActionGroup(w)

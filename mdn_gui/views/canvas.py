@@ -119,7 +119,10 @@ class ImageCanvas(QWidget):
 
     def set_colorbar(self, strip: QImage | None, top: str = "", bottom: str = "", title: str = "") -> None:
         """Show a colour bar (``strip`` is 1 pixel wide, high values first) or hide it."""
+        had = self._colorbar is not None
         self._colorbar = None if strip is None else (strip, top, bottom, title)
+        if had != (strip is not None) and self._auto_fit:
+            self.fit()  # the bar takes width from the image: fitted without it, the right edge was cut
         self.update()
 
     def set_hint(self, text: str) -> None:

@@ -113,6 +113,9 @@ class CompareView(QWidget):
         self.diff_combo.addItem("|B - clean|", "clean")
         self.diff_combo.addItem("|B - A|", "before")
         self.diff_combo.setToolTip("Reference of the difference heatmap")
+        policy = self.diff_combo.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.diff_combo.setSizePolicy(policy)
         for combo in (self.a_combo, self.b_combo, self.diff_combo):
             # Long layer names are elided rather than widening the window (a 1024-pixel
             # screen must hold it); the A and B pickers take the room there is.
@@ -195,8 +198,9 @@ class CompareView(QWidget):
         self.canvas.set_mode(view.mode)
         if view.mode != "diff":
             self.diff.cancel()  # a heatmap being computed is no longer wanted
-        # Disabled rather than hidden: the bar keeps its width when the mode changes.
-        self.diff_combo.setEnabled(view.mode == "diff")
+        # Hidden outside diff mode (greyed, it looked broken); its room is kept, so the pickers
+        # keep their width when the mode changes.
+        self.diff_combo.setVisible(view.mode == "diff")
         # The reference in use: without a clean image |B - clean| falls back to |B - A|.
         used = "clean" if self.diff_reference() == CLEAN else "before"
         self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(used), 0))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.difference import DiffRenderer
 from mdn_gui.controllers.session import SessionController
+from mdn_gui.controllers.weights_guard import WeightsGuard
 from mdn_gui.plots.mask_view import MaskView
 from mdn_gui.plots.metrics_plot import MetricsPlot
 from mdn_gui.plots.sweep_plot import SweepPlot
@@ -73,14 +74,8 @@ class MainWindow(SavingMixin, QMainWindow):
         renderer = DiffRenderer(session.board, session.image_backend, self)
         renderer.failed.connect(lambda why: self.show_status(f"Could not compute the difference: {why}"))
         self.compare = CompareView(self.doc, self.session_view, self, renderer=renderer)
-        self.banner = Banner(self)
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.compare, 1)
-        self.setCentralWidget(central)
+        self.setCentralWidget(self.compare)
+        self.banner = Banner(self.compare.canvas)  # floats over the image: never pushes it down
         self._build_docks()
         self.tour = Tour(self)
         self.actions_ = WindowActions(self)
@@ -112,7 +107,7 @@ class MainWindow(SavingMixin, QMainWindow):
         controls = QWidget(self)
         column = QVBoxLayout(controls)
         self.noise_panel = NoisePanel(self.session, controls)
-        self.model_panel = ModelPanel(self.session, self.open_weights_dialog, controls)
+        self.model_panel = ModelPanel(self.session, self.open_weights_dialog, controls, cancel=self.cancel)
         for title, panel in (("Noise", self.noise_panel), ("Model", self.model_panel)):
             box = QGroupBox(title, controls)
             QVBoxLayout(box).addWidget(panel)
@@ -155,6 +150,8 @@ class MainWindow(SavingMixin, QMainWindow):
     def _connect(self) -> None:
         s, doc = self.session, self.doc
         s.message.connect(self.show_status)
+        self.weights_guard = WeightsGuard(s, self)
+        self.weights_guard.dropped.connect(self.show_error)
         s.run_failed.connect(self.show_error)
         s.running_changed.connect(self._update_cancel)
         s.run_finished.connect(self.hide_error)
@@ -269,6 +266,22 @@ class MainWindow(SavingMixin, QMainWindow):
         self.banner.hide()  # also the notice about missing shipped weights
         self.add_recent(path, tag="weights")
         return True
+
+    def cancel(self) -> None:
+        """Cancel (Esc): stop the runs and the decoding of a large image, and say what stopped."""
+        s = self.session
+        running = [layer.label for layer in self.doc.layers.values() if layer.partial]
+        what = (
+            "the decoding of the image"
+            if s.opener.pending
+            else f"the run of the {' and the '.join(running)}"
+            if running
+            else "the run waiting for the noisy image"
+            if s.running
+            else ""
+        )
+        s.cancel()
+        self.show_status(f"Cancelled {what}." if what else "Nothing was running.")
 
     def _update_cancel(self, *_args: object) -> None:
         """Cancel (Esc) stops runs and the decoding of a large image."""

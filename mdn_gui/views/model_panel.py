@@ -46,13 +46,20 @@ class ModelPanel(QWidget):
     Args:
         session: The session controller.
         open_weights: Called when the user asks to open a weights file (shows a dialog).
+        cancel: Called by the Cancel button (default: the session's cancel).
     """
 
     def __init__(
-        self, session: SessionController, open_weights: Callable[[], Any], parent: QWidget | None = None
+        self,
+        session: SessionController,
+        open_weights: Callable[[], Any],
+        parent: QWidget | None = None,
+        *,
+        cancel: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(parent)
         self.session, self.doc = session, session.doc
+        self._cancel = cancel or session.cancel
         self.model = QComboBox(self)
         self.open_button = QPushButton(qta.icon("fa6s.folder-open"), "Open weights...", self)
         self.open_button.clicked.connect(lambda _=False: open_weights())
@@ -135,7 +142,7 @@ class ModelPanel(QWidget):
         self.auto.toggled.connect(lambda on: setattr(s, "auto_run", on))
         self.run_button.clicked.connect(lambda _=False: s.run_now())
         self.all_button.clicked.connect(lambda _=False: s.run_all())
-        self.cancel_button.clicked.connect(lambda _=False: s.cancel())
+        self.cancel_button.clicked.connect(lambda _=False: self._cancel())
         s.running_changed.connect(self._running)
         s.run_progress.connect(self._progress)
 

@@ -22,12 +22,9 @@ from mdn_gui.views.binding import subscribe
 from model_core.noise import NOISE_TYPES
 
 SLIDER_STEPS = 1000
-MAX_PRESETS_IN_A_ROW = 3
-
-
-def preset_columns(count: int) -> int:
-    """Paper buttons per row: up to three in one row, more in two (a narrow panel fits them)."""
-    return count if count <= MAX_PRESETS_IN_A_ROW else -(-count // 2)
+# The paper's levels sit in one row of compact buttons: in two rows (four of Poisson's levels
+# wrapped) the model panel below jumped down when the noise type changed.
+PRESET_STYLE = "QToolButton { padding: 1px 3px; }"
 
 
 def level_step(kind: str) -> tuple[int, float]:
@@ -60,6 +57,8 @@ class NoisePanel(QWidget):
         self.meaning = QLabel(self)
         self.meaning.setWordWrap(True)
         self.meaning.setEnabled(False)
+        # Room for three lines: a longer meaning (jpeg's) pushed the model panel down a line.
+        self.meaning.setMinimumHeight(3 * self.meaning.fontMetrics().lineSpacing())
         # The paper's levels sit in a box of their own, so that disabling the box also
         # disables buttons made later for another noise type.
         self.preset_box = QWidget(self)
@@ -68,6 +67,11 @@ class NoisePanel(QWidget):
         self.presets.setSpacing(2)
         self._preset_kind = ""
         self._preset_buttons: list[tuple[QToolButton, float]] = []
+        probe = QToolButton(self.preset_box)  # a noise without paper levels keeps the row's height
+        probe.setStyleSheet(PRESET_STYLE)
+        probe.setText("0")
+        self.preset_box.setMinimumHeight(probe.sizeHint().height())
+        probe.deleteLater()
         self.seed = QSpinBox(self)
         self.seed.setRange(0, MAX_SEED)
         self.seed.setKeyboardTracking(False)
@@ -137,15 +141,16 @@ class NoisePanel(QWidget):
             if item.widget() is not None:
                 item.widget().deleteLater()
         levels = NOISE_TYPES[noise.kind].paper_levels
-        columns = preset_columns(len(levels))
+        columns = len(levels)
         for index, level in enumerate(levels):
             button = QToolButton(self.preset_box)
+            button.setStyleSheet(PRESET_STYLE)
             button.setText(f"{level:g}")
             button.setCheckable(True)
             button.setChecked(level == noise.level)
             button.setToolTip(f"The paper's level {level:g}")
             button.clicked.connect(lambda _=False, v=level: self.session.set_noise(level=v))
-            self.presets.addWidget(button, index // columns, index % columns)
+            self.presets.addWidget(button, 0, index)
             self._preset_buttons.append((button, level))
         for column in range(self.presets.columnCount()):  # stale stretch of a wider grid
             self.presets.setColumnStretch(column, 0)

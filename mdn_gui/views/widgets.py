@@ -108,7 +108,11 @@ class PercentSlider(QWidget):
 
 
 class Banner(QWidget):
-    """A dismissible message strip above the comparison view (messages never block)."""
+    """A dismissible message strip floating over the top edge of its parent (never blocks).
+
+    It is not in a layout: a strip that appeared in the layout pushed the image down, and
+    every message moved what the user was looking at.
+    """
 
     STYLES = {True: "#8a1c1c", False: "#1f4e79"}
 
@@ -129,6 +133,8 @@ class Banner(QWidget):
         layout.addWidget(close)
         self.error = False
         self.hide()
+        if parent is not None:
+            parent.installEventFilter(self)
 
     def show_message(self, text: str, *, error: bool = True) -> None:
         """Show ``text`` as an error (red) or a notice (blue)."""
@@ -138,6 +144,21 @@ class Banner(QWidget):
         )
         self.label.setText(text)
         self.show()
+        self.place()
+        self.raise_()
+
+    def place(self) -> None:
+        """Span the parent's width at its top, as tall as the wrapped text needs."""
+        parent = self.parentWidget()
+        if parent is not None:
+            width = parent.width()
+            height = self.layout().heightForWidth(width) if self.layout().hasHeightForWidth() else -1
+            self.setGeometry(0, 0, width, max(height, self.sizeHint().height()))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():
+            self.place()
+        return super().eventFilter(watched, event)
 
 
 class VerticalScrollArea(QScrollArea):

@@ -1,0 +1,150 @@
+"""What a newcomer found in the window (issue 12, item 5), one test per defect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdn_gui.controllers.analysis import AnalysisController
+from mdn_gui.controllers.session import SessionController
+from mdn_gui.plots.mask_view import MaskView, window_marks
+from mdn_gui.plots.sweep_plot import SweepPlot
+from mdn_gui.views.canvas import ImageCanvas
+from mdn_gui.views.convert import colorbar_qimage, to_qimage
+from mdn_gui.views.main_window import MainWindow
+
+TIMEOUT = 30_000
+
+
+def test_diff_mode_at_the_fitted_zoom_shows_the_right_edge(qtbot) -> None:
+    """The colour bar took 70 pixels from a view fitted without it: the image's right edge was cut."""
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(600, 400)
+    wide = to_qimage(np.random.default_rng(0).random((60, 400, 3), np.float32))
+    canvas.set_images(wide, wide)
+    canvas.set_mode("diff")
+    canvas.set_colorbar(colorbar_qimage(), "10", "0", "mean |difference|")
+    viewport = canvas.viewports()[0]
+    right = canvas._offset.x() + 400 * canvas.zoom
+    assert right <= viewport.width() + 0.5
+    assert canvas._offset.x() >= -0.5  # and the left edge too
+
+
+def test_weights_that_cannot_load_are_dropped_not_retried(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not weights at all")
+    assert window.open_path(bad, weights=True)
+    with qtbot.waitSignal(window.session.run_failed, timeout=TIMEOUT):
+        window.session.run_now()
+    session = window.session
+    assert session.catalog.custom is None and session.doc.model.model == "masked"
+    assert "no longer selected" in window.banner.label.text() and window.banner.error
+    assert window.model_panel.model.currentData() == "masked"
+    assert session.doc.view.b != "custom"
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):  # the next Run works
+        session.run_now()
+    assert session.doc.shown_pair()[1] == "masked"
+
+
+def test_attention_heatmap_counts_window_tokens_and_marks_query_and_dropped(
+    qtbot, session: SessionController
+) -> None:
+    analysis = AnalysisController(session)
+    view = MaskView(analysis)
+    qtbot.addWidget(view)
+    view.resize(400, 700)
+    view.show()
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now("masked")
+    with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT):
+        view.set_pixel(21, 13)
+    ws = view.attention.weights.shape[-1]
+    (x0, x1), (y0, y1) = view.heat_plot.viewRange()
+    assert (x0, x1) == pytest.approx((0, ws), abs=0.01) and (y0, y1) == pytest.approx((0, ws), abs=0.01)
+    xs, ys = view.heat_query.getData()
+    row, col = int(ys[0]), int(xs[0])
+    assert view.attention.key_rows[row, col] == 13 and view.attention.key_cols[row, col] == 21
+    _, dropped = window_marks(view.attention)
+    assert len(view.heat_dropped.getData()[0]) == len(dropped) > 0
+    for r, c in dropped:  # each cross sits on a key whose keep-map entry is 0
+        y, x = view.attention.key_rows[r, c], view.attention.key_cols[r, c]
+        assert view.attention.keep_map[y - view.attention.crop[0], x - view.attention.crop[1]] == 0
+
+
+def test_std_map_shows_no_axes_running_outside_the_image(qtbot, session: SessionController) -> None:
+    analysis = AnalysisController(session)
+    view = MaskView(analysis)
+    qtbot.addWidget(view)
+    view.resize(300, 800)  # a tall narrow dock: the locked aspect widened the y range
+    view.show()
+    session.set_model(passes=2)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now("masked")
+    view.set_mode("std")
+    plot = view.heat_plot
+    assert not plot.getAxis("bottom").isVisible() and not plot.getAxis("left").isVisible()
+    view.set_mode("attention")
+    assert plot.getAxis("bottom").isVisible()
+
+
+def test_sweep_legend_stays_off_the_curves_and_the_level_title_names_the_noise(
+    qtbot, session: SessionController
+) -> None:
+    analysis = AnalysisController(session)
+    plot = SweepPlot(analysis)
+    qtbot.addWidget(plot)
+    assert plot.plots["noise"].getPlotItem().titleLabel.text == "PSNR vs gaussian level"
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("noise", xs=(15.0, 25.0))
+    item = plot.plots["noise"].getPlotItem()
+    assert item.legend is None  # no legend drawn over the data
+    assert "masked model" in plot.legends["noise"].text() and "baseline model" in plot.legends["noise"].text()
+    assert item.titleLabel.text == "PSNR vs gaussian level (seed 0)"
+
+
+def test_cancel_says_what_it_stopped(qtbot, window: MainWindow) -> None:
+    window.cancel()
+    assert window.statusBar().currentMessage() == "Nothing was running."
+    window.session.run_now("masked")
+    window.model_panel.cancel_button.click()
+    assert window.statusBar().currentMessage().startswith("Cancelled the run of the masked model")
+
+
+def test_paper_presets_take_one_row_and_the_model_panel_stays_put(qtbot, window: MainWindow) -> None:
+    panel = window.noise_panel
+
+    def model_top() -> int:
+        return window.model_panel.mapTo(window, window.model_panel.rect().topLeft()).y()
+
+    tops = []
+    for kind in ("gaussian", "poisson", "speckle", "jpeg", "mixture"):
+        window.session.set_noise(kind=kind)
+        qtbot.wait(10)  # let the layouts settle
+        rows = {button.y() for button, _ in panel._preset_buttons}
+        assert len(rows) <= 1, kind
+        tops.append(model_top())
+    assert len(set(tops)) == 1
+
+
+def test_an_error_banner_floats_over_the_image_instead_of_pushing_it_down(qtbot, window: MainWindow) -> None:
+    canvas = window.compare.canvas
+    before = canvas.geometry()
+    window.show_error("Something went wrong, and this message is long enough to wrap. " * 3)
+    qtbot.wait(10)
+    assert window.banner.isVisible() and canvas.geometry() == before
+    assert window.banner.width() == canvas.width()
+
+
+def test_difference_reference_appears_only_in_diff_mode_and_keeps_its_room(qtbot, window: MainWindow) -> None:
+    view = window.compare
+    width = view.b_combo.width()
+    assert view.diff_combo.isHidden()
+    window.doc.update_view(mode="diff")
+    qtbot.wait(10)
+    assert view.diff_combo.isVisible() and view.diff_combo.isEnabled()
+    assert view.b_combo.width() == width
