@@ -162,8 +162,8 @@ LESSONS: tuple[Lesson, ...] = (
         title="Measure it",
         noise="poisson:2.5",
         model="masked",
-        runs=(),
-        a="noisy",
+        runs=("baseline", "masked"),
+        a="baseline",
         b="masked",
         panel="sweeps",
         sweeps=("noise",),
@@ -232,18 +232,14 @@ def _db(value: float) -> str:
     return psnr_text(value)
 
 
-def _relation(delta: float, better: str, worse: str) -> str:
-    """``better``/``worse`` with the size of ``delta``, or "about the same" within :data:`TIE_DB`."""
-    if abs(delta) < TIE_DB:
-        return f"about the same ({delta:+.2f} dB)"
-    return f"{better} by {abs(delta):.2f} dB" if delta > 0 else f"{worse} by {abs(delta):.2f} dB"
-
-
 def _versus_input(name: str, value: float, noisy: float | None) -> str:
     if noisy is None:
         return ""
-    relation = _relation(value - noisy, "above", "below")
-    return f"; the {name} output is {relation} its noisy input ({_db(noisy)})"
+    delta = value - noisy
+    if abs(delta) < TIE_DB:
+        return f"; the {name} output is about level with its noisy input ({_db(noisy)})"
+    side = "above" if delta > 0 else "below"
+    return f"; the {name} output is {abs(delta):.2f} dB {side} its noisy input ({_db(noisy)})"
 
 
 def _single(m: Measurement) -> str:

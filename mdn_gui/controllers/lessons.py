@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from mdn_gui import catalog as cat
 from mdn_gui.controllers.analysis import AnalysisController
-from mdn_gui.controllers.session import SessionController
+from mdn_gui.controllers.session import RESULT_LAYERS, SessionController
 from mdn_gui.lessons import LESSONS, Lesson, Measurement
 from mdn_gui.state import MODEL_LAYERS, NETWORK_MODELS, NOISY
 from model_core.noise import NoiseSpec
@@ -146,6 +146,11 @@ class LessonController(QObject):
             s.open_sample(lesson.sample)  # computes the noise too
         elif noise_changed:
             s.refresh_noise()
+        # Results the step does not run were made with other settings than those now shown.
+        runs = {MODEL_LAYERS[choice] for choice in lesson.runs}
+        for key in RESULT_LAYERS:
+            if key not in runs:
+                doc.remove_layer(key)
         doc.update_view(a=lesson.a, b=lesson.b, mode=lesson.mode)
 
     # ------------------------------------------------------------------ waiting and measuring
