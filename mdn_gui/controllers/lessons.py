@@ -26,8 +26,13 @@ def weights_line(catalog: cat.ModelCatalog, choice: str) -> str:
     path = catalog.path(choice)
     if path is None:
         return ""
-    summary = training_summary(cat.read_card(path))
-    return f"{path.name}, {summary}" if summary else f"{path.name} (no model card: training unknown)"
+    card = cat.read_card(path)
+    summary = training_summary(card)
+    if summary:
+        return f"{path.name}, {summary}"
+    if card:
+        return f"{path.name} (its model card does not say how far it was trained)"
+    return f"{path.name} (no model card, as for official checkpoints: how far it was trained is unknown)"
 
 
 class LessonController(QObject):
