@@ -40,7 +40,7 @@ from model_core.argparsing import (
     run_reported,
 )
 from model_core.fileio import check_writable_folder
-from model_core.imageio import read_image, write_image
+from model_core.imageio import read_image, to_grey, write_image
 from model_core.metrics import psnr, ssim
 from model_core.noise import NOISE_TYPES, NoiseSpec, apply_noise
 from model_core.tiling import default_overlap
@@ -189,9 +189,14 @@ def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argpars
                             progress=lambda p: bar.set_postfix_str(f"{src.name}: {p.message}"))
     _check_model_output(engine, src, loaded.rgb, result.image)
     depth = args.bit_depth or (16 if loaded.bit_depth == 16 else 8)
-    write_image(dst, result.image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
+    # The network is RGB: a grey image goes in as three equal channels, and the mean of the
+    # three channels it gives back comes out (for the std map, the mean of their std).
+    image, std = result.image, result.std
+    if loaded.grey:
+        image, std = to_grey(image), None if std is None else to_grey(std)
+    write_image(dst, image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
     if args.save_std:
-        write_image(std_path, result.std, bit_depth=16, overwrite=args.overwrite)
+        write_image(std_path, std, bit_depth=16, overwrite=args.overwrite)
     print(printable(str(dst)))
 
 
@@ -257,6 +262,8 @@ def _run_noise(args: argparse.Namespace) -> int:
     _refuse_existing([args.output], args.overwrite)
     loaded = read_image(args.image)
     noisy = apply_noise(loaded.rgb, spec, seed=args.seed, quantize=not args.no_quantize)
+    if loaded.grey:  # apply_noise kept it grey: one channel out, as in
+        noisy = noisy[..., 0]
     depth = 16 if args.no_quantize else 8
     write_image(args.output, noisy, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
     print(printable(str(args.output)))
@@ -279,7 +286,9 @@ def _configure_metrics(parser: argparse.ArgumentParser) -> None:
 def _run_metrics(args: argparse.Namespace) -> int:
     if args.border < 0:
         raise CliError(f"--border must be >= 0, got {args.border}")
-    clean, test = read_image(args.clean).rgb, read_image(args.test).rgb
+    clean, test = read_image(args.clean), read_image(args.test)
+    grey = clean.grey and test.grey  # scored as grey: one plane (and --y leaves it as it is)
+    clean, test = (to_grey(clean.rgb), to_grey(test.rgb)) if grey else (clean.rgb, test.rgb)
     if clean.shape != test.shape:
         raise CliError(f"the images differ in size: {clean.shape[1]}x{clean.shape[0]} "
                        f"vs {test.shape[1]}x{test.shape[0]} (WxH)")

@@ -13,6 +13,7 @@ never overwrites an existing file unless asked to.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import struct
@@ -33,8 +34,10 @@ __all__ = [
     "ImageNotFoundError",
     "ImageReadError",
     "LoadedImage",
+    "is_grey",
     "read_image",
     "to_float",
+    "to_grey",
     "to_uint8",
     "write_image",
 ]
@@ -47,6 +50,9 @@ _WRITE_FORMATS = {
 }  # fmt: skip
 _SIXTEEN_BIT_FORMATS = ("png", "tiff")
 _ALPHA_FORMATS = ("png", "tiff", "webp")
+# Pillow's modes of grey files (with or without alpha), and ours for 16-bit grey + alpha.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "L;16", "LA;16"}) | {
+    f"I;16{end}" for end in ("", "B", "L", "N")}
 # Errors Pillow's decoders raise on broken files.
 _DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error,
@@ -85,6 +91,33 @@ class LoadedImage:
     def shape(self) -> tuple[int, int]:
         """(height, width) of the image."""
         return self.rgb.shape[0], self.rgb.shape[1]
+
+    @functools.cached_property
+    def grey(self) -> bool:
+        """Whether the image is grey: a grey file, or colour channels that are all equal."""
+        return self.mode in _GREY_MODES or is_grey(self.rgb)
+
+
+# --------------------------------------------------------------------------- grey images
+
+
+def is_grey(img: np.ndarray) -> bool:
+    """Whether an HW, HWx1 or HWC image is grey: one channel, or channels that are all equal.
+
+    mdn's network is RGB; a grey image goes through it as three equal channels and comes back
+    as one (:func:`to_grey`), so that grey in is grey out.
+    """
+    if img.ndim == 2 or img.shape[2] == 1:
+        return True
+    first = img[..., 0]
+    return all(np.array_equal(first, img[..., c]) for c in range(1, img.shape[2]))
+
+
+def to_grey(img: np.ndarray) -> np.ndarray:
+    """The mean of an image's channels as float32 HW (an HW image is returned as float32)."""
+    if img.ndim == 2:
+        return img.astype(np.float32, copy=False)
+    return img.mean(axis=2, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- conversions

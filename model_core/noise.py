@@ -2,7 +2,8 @@
 
 Every function takes a float RGB image (HWC, or HW grayscale) with values in [0, 1], a noise
 level and an integer seed, and returns a new float32 image of the same shape clipped to [0, 1].
-The input is never modified. Randomness comes only from
+The input is never modified. :func:`apply_noise` keeps a grey image grey: an RGB image whose
+channels are all equal gets the same noise in every channel. Randomness comes only from
 ``numpy.random.Generator(PCG64(seed))``, so the same (image, level, seed) always gives the same
 result.
 
@@ -25,6 +26,8 @@ from numbers import Integral, Real
 
 import cv2
 import numpy as np
+
+from model_core.imageio import is_grey
 
 __all__ = [
     "NOISE_TYPES", "NoiseSpec", "NoiseType", "apply_noise", "correlated", "correlation_kernel",
@@ -414,13 +417,22 @@ def apply_noise(
             saved test images are.
 
     Returns:
-        The noisy float32 image, same shape as ``img``, in [0, 1].
+        The noisy float32 image, same shape as ``img``, in [0, 1]. A grey image stays grey:
+        when the channels of ``img`` are all equal (a grey file as :func:`read_image` gives it,
+        replicated to RGB), the noise is drawn once, on the grey plane, and the same noisy
+        plane is returned in every channel. The noise functions themselves draw every value
+        independently; called on a three-channel image they would tint a grey one.
     """
     if isinstance(spec, str):
         spec = NoiseSpec.parse(spec)
     elif not isinstance(spec, NoiseSpec):
         raise TypeError(f"spec must be a NoiseSpec or str, got {type(spec).__name__}")
-    noisy = NOISE_TYPES[spec.kind].func(img, spec.level, seed)
+    func = NOISE_TYPES[spec.kind].func
+    if isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] > 1 and is_grey(img):
+        plane = func(img[..., 0], spec.level, seed)
+        noisy = np.repeat(plane[..., None], img.shape[2], axis=2)
+    else:
+        noisy = func(img, spec.level, seed)
     if quantize:
         noisy = np.round(noisy * np.float32(255.0)) / np.float32(255.0)
     return noisy.astype(np.float32, copy=False)

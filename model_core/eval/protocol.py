@@ -5,6 +5,8 @@ For every clean image and noise spec, one noisy image is drawn, quantised to 8 b
 and the spec (:func:`noise_seed`), never on the method or the order of the grid, so any two runs
 and any two methods see byte-identical inputs. Clean images are rounded to 8 bits on reading and
 every output before PSNR/SSIM (RGB, full image, no border crop); a row holds the mean over images.
+Grey images (equal channels) get grey noise and are scored as grey, on the mean of the channels
+a method returns.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from model_core.eval.methods import Method, known_sigma
-from model_core.imageio import ImageReadError, read_image
+from model_core.imageio import ImageReadError, is_grey, read_image, to_grey
 from model_core.metrics import psnr, ssim, to_uint8_float
 from model_core.noise import NoiseSpec, apply_noise
 
@@ -55,7 +57,8 @@ class Row:
         noise: Noise type (e.g. ``"poisson"``).
         level: Noise level.
         method: The method's name.
-        psnr: Mean PSNR in dB over the images (RGB, 8-bit, full image); NaN without images.
+        psnr: Mean PSNR in dB over the images (RGB, or grey for grey images; 8-bit, full image);
+            NaN without images.
         ssim: Mean SSIM over the images; NaN without images.
         n_images: Images that were read and scored.
     """
@@ -204,7 +207,7 @@ def evaluate(
     for dataset, paths in files.items():
         for path in paths:
             try:
-                clean = to_uint8_float(read_image(path).rgb)
+                clean = to_uint8_float(read_image(path).rgb)  # grey files: three equal channels
             except ImageReadError as exc:
                 (on_skip or _warn_skip)(path, str(exc))
                 counter.skip(dataset, path.name, specs, methods)
@@ -233,7 +236,13 @@ class _Counter:
 def _score_image(clean: np.ndarray, dataset: str, image: str, specs: list[NoiseSpec],
                  methods: list[Method], seed: int, scores: _Scores, counter: _Counter,
                  cancel: Callable[[], bool] | None) -> None:
-    """Score every method on every noise of one clean image."""
+    """Score every method on every noise of one clean image.
+
+    A grey image gets grey noise (:func:`apply_noise`), is given to the methods as three equal
+    channels, and is scored as grey: on the mean of the channels a method returns.
+    """
+    grey = is_grey(clean)
+    reference = to_grey(clean) if grey else clean
     for spec in specs:
         noisy = apply_noise(clean, spec, noise_seed(seed, image, spec), quantize=True)
         sigma = known_sigma(spec, noisy, clean)
@@ -248,6 +257,6 @@ def _score_image(clean: np.ndarray, dataset: str, image: str, specs: list[NoiseS
             if not np.isfinite(out).all():  # the noisy input is finite: the method is at fault
                 raise ValueError(f"method {method.name!r} gave NaN or infinite values for "
                                  f"{dataset}/{image}, whose noisy input is finite; stopping")
-            out8 = to_uint8_float(out)
-            scores.add(dataset, spec, method.name, (psnr(out8, clean), ssim(out8, clean)))
+            out8 = to_uint8_float(to_grey(out) if grey else out)
+            scores.add(dataset, spec, method.name, (psnr(out8, reference), ssim(out8, reference)))
             counter.step(dataset, image, spec, method.name)

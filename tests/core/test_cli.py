@@ -231,6 +231,43 @@ def test_noise_then_metrics_round_trip(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--overwrite" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(("depth", "mode"), [(8, "L"), (16, "I;16")])
+def test_denoise_grey_in_grey_out_at_its_depth(tmp_path: Path, depth: int, mode: str) -> None:
+    from PIL import Image
+
+    from model_core.engine import Engine, RunSettings
+    from tests.conftest import lively_tiny_model
+
+    weights = save_weights(lively_tiny_model(), tmp_path / "lively.safetensors")
+    grey = picture(24, 30)[..., 0]
+    write_image(tmp_path / "g.png", grey, bit_depth=depth)
+    source = read_image(tmp_path / "g.png").rgb
+    assert cli.main(["denoise", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "--weights",
+                     str(weights), "--device", "cpu", "--passes", "2", "--save-std"]) == 0
+    rgb = Engine.from_file(weights, device="cpu").denoise(
+        source, RunSettings(attn_mask_ratio=0.75, passes=2, precision="fp32")).image
+    assert np.ptp(rgb, axis=2).max() > 1 / 255  # the network alone tints a grey image
+    written = tmp_path / "out" / "g_denoised.png"
+    with Image.open(written) as im:
+        assert im.mode == mode
+    result = read_image(written)
+    assert result.bit_depth == depth and result.grey
+    np.testing.assert_allclose(result.rgb[..., 0], rgb.mean(axis=2), atol=0.6 / (2**depth - 1))
+    with Image.open(tmp_path / "out" / "g_std.png") as im:
+        assert im.mode == "I;16"
+
+
+@pytest.mark.parametrize(("options", "mode"), [([], "L"), (["--no-quantize"], "I;16")])
+def test_noise_on_a_grey_image_writes_grey(tmp_path: Path, options: list[str], mode: str) -> None:
+    from PIL import Image
+
+    write_image(tmp_path / "g.png", picture()[..., 0], bit_depth=16)
+    assert cli.main(["noise", str(tmp_path / "g.png"), "-o", str(tmp_path / "n.png"), "--type",
+                     "speckle", *options]) == 0
+    with Image.open(tmp_path / "n.png") as im:
+        assert im.mode == mode
+
+
 def test_noise_without_quantisation_writes_16_bit(tmp_path: Path) -> None:
     write_image(tmp_path / "clean.png", picture())
     assert cli.main(["noise", str(tmp_path / "clean.png"), "-o", str(tmp_path / "n.png"), "--type",

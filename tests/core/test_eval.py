@@ -141,6 +141,36 @@ def test_a_method_with_non_finite_output_stops_the_evaluation(data: Path) -> Non
     assert broken.calls == 1
 
 
+@dataclass
+class Tinter:
+    """A fake method that tints its input: red up, green down, the mean of the channels kept."""
+
+    name: str = "tinter"
+
+    def denoise(self, noisy: np.ndarray, spec: NoiseSpec, sigma: float | None = None) -> np.ndarray:
+        out = noisy.astype(np.float32, copy=True)
+        out[..., 0] += 0.04
+        out[..., 1] -= 0.04
+        return out
+
+
+def test_grey_images_get_grey_noise_and_are_scored_as_grey(tmp_path: Path) -> None:
+    folder = tmp_path / "Grey"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"g{i}.png", textured_grey(40, 48, i)[..., 0])
+    recorder = Recorder("recorder")
+    rows = evaluate([folder], [NoisyMethod(), Tinter(), recorder], [G15, P25], seed=2)
+    for _, data in recorder.seen:
+        noisy = np.frombuffer(data, np.float32).reshape(40, 48, 3)
+        assert np.array_equal(noisy[..., 0], noisy[..., 1]) and np.array_equal(noisy[..., 1], noisy[..., 2])
+    by_method = {(row.method, str(row.spec)): row for row in rows}
+    for spec in ("gaussian:15", "poisson:2.5"):
+        noisy_row, tinted = by_method["noisy", spec], by_method["tinter", spec]
+        assert tinted.psnr == pytest.approx(noisy_row.psnr, abs=0.05)  # the tint is not scored
+        assert tinted.ssim == pytest.approx(noisy_row.ssim, abs=1e-3)
+
+
 # --------------------------------------------------------------------------- seeding
 
 

@@ -366,3 +366,25 @@ def test_unsupported_pixel_formats(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((8, 8), np.float32)).save(tmp_path / "f.tif")  # mode F
     with pytest.raises(ImageReadError, match="floating-point"):
         read_image(tmp_path / "f.tif")
+
+
+# --------------------------------------------------------------------------- grey images
+
+
+def test_grey_files_and_grey_pixels_are_grey(tmp_path: Path) -> None:
+    from model_core.imageio import is_grey, to_grey
+
+    rng = np.random.default_rng(0)
+    grey = rng.random((12, 14), dtype=np.float32)
+    write_image(tmp_path / "g8.png", grey)
+    write_image(tmp_path / "g16.png", grey, bit_depth=16)
+    colour = rng.random((12, 14, 3), dtype=np.float32)
+    write_image(tmp_path / "c.png", colour)
+    write_image(tmp_path / "rgb_of_grey.png", np.repeat(grey[..., None], 3, axis=2))
+    assert read_image(tmp_path / "g8.png").grey and read_image(tmp_path / "g16.png").grey
+    assert read_image(tmp_path / "rgb_of_grey.png").grey  # the pixels decide, not the container
+    assert not read_image(tmp_path / "c.png").grey
+    assert is_grey(grey) and is_grey(grey[..., None]) and not is_grey(colour)
+    tinted = np.stack([grey, np.clip(grey + 0.2, 0, 1), grey], axis=2)
+    np.testing.assert_allclose(to_grey(tinted), (2 * grey + np.clip(grey + 0.2, 0, 1)) / 3, atol=1e-6)
+    assert to_grey(grey).shape == (12, 14) and to_grey(tinted).dtype == np.float32

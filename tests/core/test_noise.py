@@ -274,3 +274,23 @@ def test_apply_noise_dispatch_and_quantize(text: str, photo: np.ndarray) -> None
     assert not np.array_equal(quantised, raw)
     with pytest.raises(TypeError):
         apply_noise(photo, 25, 0)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- grey images
+
+
+@pytest.mark.parametrize("spec", [*default_grid(), NoiseSpec("jpeg", 30)], ids=str)
+def test_noise_on_a_grey_image_is_grey(photo: np.ndarray, spec: NoiseSpec) -> None:
+    grey = photo.mean(axis=2, dtype=np.float32)
+    noisy = apply_noise(np.repeat(grey[..., None], 3, axis=2), spec, seed=4)
+    assert noisy.shape == photo.shape
+    assert np.array_equal(noisy[..., 0], noisy[..., 1]) and np.array_equal(noisy[..., 0], noisy[..., 2])
+    np.testing.assert_array_equal(noisy[..., 0], apply_noise(grey, spec, seed=4))
+    if spec.level and spec.kind != "jpeg":
+        assert not np.array_equal(noisy[..., 0], grey)
+
+
+def test_noise_on_a_colour_image_stays_independent_per_channel(photo: np.ndarray) -> None:
+    noisy = apply_noise(photo, NoiseSpec("gaussian", 25), seed=4)
+    residual = noisy.astype(np.float64) - photo
+    assert abs(np.corrcoef(residual[..., 0].ravel(), residual[..., 1].ravel())[0, 1]) < 0.1
