@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
+from mdn_gui.state import CLEAN, NOISY
 from mdn_gui.views.actions import fill_menu
-from model_core.imageio import write_image
+from model_core.imageio import is_grey, to_grey, write_image
 
 SAVE_FILTERS = {
     "PNG, 8 bit (*.png)": 8,
@@ -33,7 +34,16 @@ class SavingMixin:
         layer = self.doc.layers[key]
         if layer.partial:
             raise ValueError(f"{layer.label} is still running; save it when the run has finished")
-        return write_image(path, layer.image, bit_depth=bit_depth, overwrite=True)
+        image = to_grey(layer.image) if self._source_is_grey() else layer.image
+        return write_image(path, image, bit_depth=bit_depth, overwrite=True)
+
+    def _source_is_grey(self) -> bool:
+        """Whether the opened image is grey: its layers are then saved as grey (one channel).
+
+        The network is RGB and tints a grey image a little; the mean of its channels is kept.
+        """
+        layer = self.doc.layers.get(CLEAN if self.doc.has_clean else NOISY)
+        return layer is not None and is_grey(layer.image)
 
     def save_layer_dialog(self, key: str | None) -> None:
         key = key or self.doc.shown_pair()[1]
@@ -61,6 +71,8 @@ class SavingMixin:
             label = self.doc.layers[running[0]].label
             raise ValueError(f"{label} is still running; export when the run has finished")
         image = self.compare.export_array().astype(np.float32) / np.float32(255.0)
+        if self.doc.view.mode != "diff" and self._source_is_grey():  # the heatmap keeps its colours
+            image = to_grey(image)
         return write_image(path, image, overwrite=True)
 
     def export_dialog(self) -> None:
