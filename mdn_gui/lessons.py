@@ -249,7 +249,11 @@ def _single(m: Measurement) -> str:
     text = f"Here, on {m.noise}: baseline {_db(base)}{_versus_input('baseline', base, m.psnr.get('noisy'))}."
     reading = PAPER.get(m.noise)
     if reading is not None:
-        text += f" The paper's baseline: {reading.baseline:.1f} dB."
+        text += f" The paper's baseline: {reading.baseline:.1f} dB"
+        delta = base - reading.baseline
+        if abs(delta) >= TIE_DB:
+            text += f"; this one scores {abs(delta):.2f} dB {'above' if delta > 0 else 'below'} it"
+        text += "."
     return text + _weights_note(m, ("baseline",))
 
 

@@ -103,7 +103,8 @@ def test_sweep_legend_stays_off_the_curves_and_the_level_title_names_the_noise(
         analysis.start_sweep("noise", xs=(15.0, 25.0))
     item = plot.plots["noise"].getPlotItem()
     assert item.legend is None  # no legend drawn over the data
-    assert "masked model" in plot.legends["noise"].text() and "baseline model" in plot.legends["noise"].text()
+    legend = plot.legends["noise"].text().replace("&nbsp;", " ")
+    assert "masked model" in legend and "baseline model" in legend
     assert item.titleLabel.text == "PSNR vs gaussian level (seed 0)"
 
 
