@@ -151,9 +151,10 @@ class Banner(QWidget):
         """Span the parent's width at its top, as tall as the wrapped text needs."""
         parent = self.parentWidget()
         if parent is not None:
-            width = parent.width()
-            height = self.layout().heightForWidth(width) if self.layout().hasHeightForWidth() else -1
-            self.setGeometry(0, 0, width, max(height, self.sizeHint().height()))
+            width, layout = parent.width(), self.layout()
+            # The label wraps: its plain size hint is that of a narrow, tall strip.
+            height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
+            self.setGeometry(0, 0, width, height if height > 0 else self.sizeHint().height())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():

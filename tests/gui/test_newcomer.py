@@ -149,3 +149,16 @@ def test_difference_reference_appears_only_in_diff_mode_and_keeps_its_room(qtbot
     qtbot.wait(10)
     assert view.diff_combo.isVisible() and view.diff_combo.isEnabled()
     assert view.b_combo.width() == width
+
+
+def test_the_banner_is_as_tall_as_its_wrapped_text(qtbot, window: MainWindow) -> None:
+    window.show_error("One short line.")
+    qtbot.wait(10)
+    one_line = window.banner.height()
+    assert one_line < 4 * window.banner.label.fontMetrics().lineSpacing()
+    window.resize(1400, 900)
+    window.show_error("A long message that wraps over a few lines of the strip. " * 4)
+    qtbot.wait(10)
+    lines = window.banner.label.fontMetrics().lineSpacing()
+    # three lines of text, not the tall strip of a label's narrow size hint
+    assert one_line < window.banner.height() <= 4 * lines + 16
