@@ -270,14 +270,14 @@ def _compare(m: Measurement) -> str:
         text += f" The paper: {reading.masked:.1f} vs {reading.baseline:.1f} dB."
     delta = masked - base
     if delta >= TIE_DB:
-        text += f" As in the paper, the masked model leads here, by {delta:.2f} dB."
+        text += f" As in the paper, the masked model leads here in PSNR, by {delta:.2f} dB."
     elif delta <= -TIE_DB:
         text += (
-            f" Unlike the paper, the baseline leads here, by {-delta:.2f} dB: these masked weights "
+            f" Unlike the paper, the baseline leads here in PSNR, by {-delta:.2f} dB: these masked weights "
             "do not show the paper's gain."
         )
     else:
-        text += f" Here the two are within {TIE_DB} dB of each other, unlike the paper's gap."
+        text += f" Here the two are within {TIE_DB} dB of each other in PSNR, unlike the paper's gap."
     if noisy is not None and masked < noisy:
         text += f" The masked output scores {noisy - masked:.2f} dB below its own noisy input."
     return text + _weights_note(m, ("masked", "baseline"))
