@@ -7,7 +7,9 @@ the :class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts an
 Randomness: the attention keep-maps of a tile are drawn from a ``torch.Generator`` on the
 model's device seeded from ``(seed, pass, tile index)``; the input mask (a demo option) is drawn
 once per pass over the whole image from ``(seed, pass)``, so overlapping tiles agree on it.
-The same settings therefore reproduce an output exactly, and passes differ.
+The same settings therefore reproduce an output exactly, and passes differ. The tiling is part
+of the settings (see ``RunSettings.tile``): another tile size gives other masks. The focus and
+the preview change the order of the work and what is painted first, never the result.
 """
 
 from __future__ import annotations
@@ -43,7 +45,16 @@ from model_core.run_types import (
     as_rgb,
     check_int,
 )
-from model_core.tiling import PassStats, Tile, TileCanvas, context_span, order_by_focus, plan_tiles
+from model_core.tiling import (
+    PassStats,
+    Tile,
+    TileCanvas,
+    context_span,
+    fit_tiles,
+    order_by_focus,
+    plan_tiles,
+    preview_box,
+)
 
 __all__ = [
     "AttentionView",
@@ -219,7 +230,11 @@ class Engine:
                     cancel: Callable[[], bool] | None
                     ) -> Generator[Progress | TileUpdate, None, DenoiseResult]:
         h, w = rgb.shape[:2]
-        tiles = self._plan(h, w, settings)
+        tile_shape = self._tile_shape(settings, h, w)
+        tiles = order_by_focus(plan_tiles(h, w, tile_shape, settings.overlap, self.config.window_size),
+                               settings.focus)
+        preview = self._preview_box(tiles[0], settings)
+        work = _Work(tiles, settings.passes, preview)
         keep_maps = {b: np.ones((h, w), np.uint8) for b in settings.probe_blocks}
         stats = PassStats() if settings.passes > 1 else None
         input_keep, image = None, np.empty(0)
@@ -230,41 +245,73 @@ class Engine:
             if keep is not None and index == 0:
                 input_keep = keep[0, 0].float().cpu().numpy()
             image = yield from self._run_pass(masked, tiles, settings, index, cancel,
-                                              keep_maps if index == 0 else {})
+                                              keep_maps if index == 0 else {}, work)
             if stats is not None:
                 stats.add(image)
         if stats is not None and stats.mean is not None:
             image = np.clip(stats.mean, 0.0, 1.0)
         std = stats.std() if stats is not None else None
-        return DenoiseResult(image, std, input_keep, keep_maps, 0.0, str(self._device), settings)
+        return DenoiseResult(image, std, input_keep, keep_maps, 0.0, str(self._device), settings,
+                             tile_shape=(min(tile_shape[0], h), min(tile_shape[1], w)),
+                             tile_count=len(tiles))
 
     def _run_pass(self, x: Tensor, tiles: list[Tile], settings: RunSettings, pass_index: int,
-                  cancel: Callable[[], bool] | None, keep_maps: dict[int, np.ndarray]
+                  cancel: Callable[[], bool] | None, keep_maps: dict[int, np.ndarray], work: _Work
                   ) -> Generator[Progress | TileUpdate, None, np.ndarray]:
+        """Run the tiles of one pass (in the order given) and blend them."""
         canvas = TileCanvas(x.shape[2], x.shape[3], settings.overlap)
         total = len(tiles) * settings.passes
-        for n, tile in enumerate(order_by_focus(tiles, settings.focus)):
+        where = f"pass {pass_index + 1}/{settings.passes}"
+        for n, tile in enumerate(tiles):
             if cancel is not None and cancel():
                 raise Cancelled(f"cancelled before tile {n + 1}/{len(tiles)} of pass {pass_index + 1}")
-            out = self._denoise_tile(x, tile, settings, pass_index, keep_maps)
+            keep = self._keep_maps(settings, pass_index, tile)
+            if pass_index == 0 and n == 0 and work.preview is not None:
+                yield self._preview(x, tile, work.preview, keep, settings)
+                work.add(work.preview_pixels)
+                yield Progress(0, total, f"{where}, preview", work.done, work.total)
+                if cancel is not None and cancel():
+                    raise Cancelled(f"cancelled after the preview of pass {pass_index + 1}")
+            out = self._denoise_tile(x, tile, settings, keep, keep_maps)
             blended = canvas.add(tile, out)
             if pass_index == 0:
                 yield TileUpdate(tile.y0, tile.x0, tile.y1, tile.x1, pass_index, blended)
+            work.add(tile.shape[0] * tile.shape[1])
             yield Progress(pass_index * len(tiles) + n + 1, total,
-                           f"pass {pass_index + 1}/{settings.passes}, tile {n + 1}/{len(tiles)}")
+                           f"{where}, tile {n + 1}/{len(tiles)}", work.done, work.total)
         return canvas.image()
 
-    def _denoise_tile(self, x: Tensor, tile: Tile, settings: RunSettings, pass_index: int,
+    def _denoise_tile(self, x: Tensor, tile: Tile, settings: RunSettings, keep: Tensor | None,
                       keep_maps: dict[int, np.ndarray]) -> np.ndarray:
-        """Run one tile; paint its core into ``keep_maps``. Returns (h, w, 3) float32."""
+        """Run one tile with its attention keep-maps ``keep``; paint its core into ``keep_maps``.
+
+        Returns:
+            (h, w, 3) float32.
+        """
         probe = ProbeRequest(keep_map_blocks=tuple(keep_maps)) if keep_maps else None
         with torch.inference_mode(), self._autocast(settings.precision):
-            keep = self._keep_maps(settings, pass_index, tile)
             out = self.model(x[:, :, tile.y0:tile.y1, tile.x0:tile.x1], keep_maps=keep, probe=probe)
             if probe is not None:
                 out, found = out
                 _paint_cores(keep_maps, found.keep_maps, tile)
             return out[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+
+    def _preview(self, x: Tensor, tile: Tile, box: tuple[int, int, int, int], keep: Tensor | None,
+                 settings: RunSettings) -> TileUpdate:
+        """Run ``box`` (inside ``tile``, window-aligned with it) alone with the tile's masks."""
+        y0, x0, y1, x1 = box
+        if keep is not None:  # the box's part of the tile's maps (it may reach the tile's padding)
+            hp, wp = self.model.padded_size(y1 - y0, x1 - x0)
+            keep = keep[:, :, y0 - tile.y0:y0 - tile.y0 + hp, x0 - tile.x0:x0 - tile.x0 + wp]
+        with torch.inference_mode(), self._autocast(settings.precision):
+            out = self.model(x[:, :, y0:y1, x0:x1], keep_maps=keep)
+        image = out[0].float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+        return TileUpdate(y0, x0, y1, x1, 0, image)
+
+    def _preview_box(self, tile: Tile, settings: RunSettings) -> tuple[int, int, int, int] | None:
+        if not settings.preview:
+            return None
+        return preview_box(tile, settings.preview, settings.focus, self.config.window_size)
 
     # ------------------------------------------------------------------ helpers
 
@@ -289,20 +336,25 @@ class Engine:
 
     def _plan(self, height: int, width: int, settings: RunSettings) -> list[Tile]:
         ws = self.config.window_size
-        return plan_tiles(height, width, self._fitted_tile(settings, height, width),
+        return plan_tiles(height, width, self._tile_shape(settings, height, width),
                           settings.overlap, ws)
 
-    def _fitted_tile(self, settings: RunSettings, height: int, width: int) -> int:
-        """The requested tile side (0 = whole image), shrunk to the device's memory budget."""
-        side = self._tile_side(settings.tile) if settings.tile else max(height, width)
+    def _tile_shape(self, settings: RunSettings, height: int, width: int) -> tuple[int, int]:
+        """(tile height, tile width): the requested side if it fits the memory budget, else auto.
+
+        Auto (tile 0, or a side too large for the budget) is the whole image when it fits, else
+        the tiles within the budget that cover it with the fewest pixels (:func:`fit_tiles`).
+        """
         cfg = self.config
         per_pixel = tile_bytes_per_pixel(cfg.embed_dim, cfg.num_blocks, self._device,
                                          resolve_precision(settings.precision, self._device))
-        largest = int(max_tile_pixels(per_pixel, self._device) ** 0.5) // cfg.window_size * cfg.window_size
-        largest = max(largest, 2 * settings.overlap + cfg.window_size, _MIN_RETRY_WINDOWS * cfg.window_size)
-        if side <= largest:
-            return self._tile_side(settings.tile)
-        return largest
+        budget = max_tile_pixels(per_pixel, self._device)
+        least = max(2 * settings.overlap + cfg.window_size, _MIN_RETRY_WINDOWS * cfg.window_size)
+        side = self._tile_side(settings.tile)
+        if settings.tile and (side * side <= budget or side <= least):
+            return side, side
+        return fit_tiles(height, width, max(budget, least * least), settings.overlap,
+                         cfg.window_size, least)
 
     def _tile_side(self, tile: int) -> int:
         ws = self.config.window_size
@@ -334,11 +386,25 @@ class Engine:
     def _smaller_tiles(self, settings: RunSettings, size: tuple[int, int]) -> RunSettings:
         """Settings with half the tile size, for a retry after running out of memory."""
         ws = self.config.window_size
-        current = self._fitted_tile(settings, *size) or max(size)
+        current = max(min(t, s) for t, s in zip(self._tile_shape(settings, *size), size, strict=True))
         tile = current // 2 // ws * ws
         if tile < _MIN_RETRY_WINDOWS * ws:
             raise torch.OutOfMemoryError(f"out of memory even with {current}-pixel tiles")
         return replace(settings, tile=tile, overlap=min(settings.overlap, tile // 4))
+
+
+class _Work:
+    """Pixels run through the network so far and in all, for :class:`Progress`."""
+
+    def __init__(self, tiles: list[Tile], passes: int, preview: tuple[int, int, int, int] | None
+                 ) -> None:
+        self.preview = preview
+        self.preview_pixels = 0 if preview is None else (preview[2] - preview[0]) * (preview[3] - preview[1])
+        self.total = passes * sum(t.shape[0] * t.shape[1] for t in tiles) + self.preview_pixels
+        self.done = 0
+
+    def add(self, pixels: int) -> None:
+        self.done += pixels
 
 
 def _paint_cores(target: dict[int, np.ndarray], found: dict[int, Tensor], tile: Tile) -> None:

@@ -55,10 +55,14 @@ class RunSettings:
             per-pixel standard deviation. Without any mask the passes would be identical: one
             is run, and the standard deviation is zero.
         seed: Seed of all masks (non-negative).
-        tile: Tile side in pixels (rounded up to the window size); 0 = the whole image at once.
-            Either way a tile never exceeds the device's memory budget (see
-            :func:`model_core.device.max_tile_pixels`): larger requests get the largest tile that
-            fits, so memory stays bounded on any image.
+        tile: Tile side in pixels (rounded up to the window size), or 0 (the default) for
+            *auto*: the whole image at once when it fits the device's memory budget (see
+            :func:`model_core.device.max_tile_pixels`), else the tiles within the budget that
+            cover it with the fewest pixels (:func:`model_core.tiling.fit_tiles`). A requested
+            side too large for the budget gets the auto tiles too, so memory stays bounded on
+            any image. Masks are seeded per tile, so the tiling is part of what a result depends
+            on: on a CPU the auto tiles depend only on the image size and the network; on CUDA
+            on the memory free at the start (give a side to reproduce a GPU run elsewhere).
         overlap: Minimum overlap of neighbouring tiles, blended with a smooth window.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 on CUDA and on CPUs with
             native bf16 (AVX512-BF16/AMX), else fp32; measured within 0.02 dB of fp32 (see
@@ -66,23 +70,30 @@ class RunSettings:
         probe_blocks: Blocks whose first-pass keep-maps to return, assembled over the image.
         focus: (y, x) point whose nearest tiles are processed first (e.g. the view centre);
             it changes the order only, not which masks a tile gets.
+        preview: Side of a quick preview (0 = none): before the first pass's first tile, a
+            ``preview`` x ``preview`` box of it near ``focus`` is run alone, with that tile's
+            masks, and sent as a :class:`TileUpdate` so that something shows at once. It is
+            for display only: the tile itself is run whole afterwards and paints over it, so the
+            result does not depend on the preview or the focus. Skipped when the box would hold
+            more than a quarter of the tile (the tile itself comes soon enough then).
     """
 
     attn_mask_ratio: float = 0.75
     input_mask_ratio: float = 0.0
     passes: int = 1
     seed: int = 0
-    tile: int = 256
+    tile: int = 0
     overlap: int = 32
     precision: str = "auto"
     probe_blocks: tuple[int, ...] = ()
     focus: tuple[int, int] | None = None
+    preview: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "attn_mask_ratio", _check_ratio("attn_mask_ratio", self.attn_mask_ratio))
         set_(self, "input_mask_ratio", _check_ratio("input_mask_ratio", self.input_mask_ratio))
-        for name, minimum in (("passes", 1), ("seed", 0), ("tile", 0), ("overlap", 0)):
+        for name, minimum in (("passes", 1), ("seed", 0), ("tile", 0), ("overlap", 0), ("preview", 0)):
             set_(self, name, check_int(name, getattr(self, name), minimum))
         if self.tile and self.overlap >= self.tile:
             raise ValueError(f"overlap ({self.overlap}) must be smaller than tile ({self.tile})")
@@ -97,11 +108,24 @@ class RunSettings:
 
 @dataclass
 class Progress:
-    """Work done so far: ``done`` of ``total`` tile evaluations (tiles x passes)."""
+    """Work done so far: ``done`` of ``total`` tile evaluations (tiles x passes).
+
+    ``work_done`` of ``work_total`` counts the same work in pixels run through the network
+    (the preview's included): tiles differ in size, so this is what an ETA should use.
+    """
 
     done: int
     total: int
     message: str
+    work_done: int = 0
+    work_total: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the run done, by pixels where known, else by tiles (0 when unknown)."""
+        if self.work_total:
+            return self.work_done / self.work_total
+        return self.done / self.total if self.total else 0.0
 
 
 @dataclass
@@ -135,6 +159,9 @@ class DenoiseResult:
         seconds: Wall time of the run.
         device: Where the network ran.
         settings: The settings used (the tile is smaller after an out-of-memory retry).
+        tile_shape: (height, width) of the tiles the image was cut into; the image's size
+            when it ran as one tile (the last tile of a row or column may be a little longer).
+        tile_count: Number of tiles (per pass).
     """
 
     image: np.ndarray
@@ -144,6 +171,8 @@ class DenoiseResult:
     seconds: float
     device: str
     settings: RunSettings
+    tile_shape: tuple[int, int] = (0, 0)
+    tile_count: int = 1
 
 
 @dataclass

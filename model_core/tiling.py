@@ -24,8 +24,10 @@ __all__ = [
     "blend_window",
     "context_span",
     "default_overlap",
+    "fit_tiles",
     "order_by_focus",
     "plan_tiles",
+    "preview_box",
 ]
 
 
@@ -114,26 +116,107 @@ def axis_spans(length: int, tile: int, overlap: int, multiple: int = 1
     return [(s, stops[i], cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
+def plan_tiles(height: int, width: int, tile: int | tuple[int, int], overlap: int,
+               multiple: int = 1) -> list[Tile]:
     """Cover a ``height`` x ``width`` image with overlapping tiles (see :func:`axis_spans`).
 
     Args:
         height: Image height.
         width: Image width.
-        tile: Tile side (0 = one tile over the whole image).
+        tile: Tile side (0 = one tile over the whole image), or (tile height, tile width).
         overlap: Minimum overlap of neighbouring tiles.
         multiple: Alignment of tile starts (the window size).
 
     Returns:
         The tiles in row-major order (``Tile.index`` equals the list position).
     """
-    rows = axis_spans(height, tile, overlap, multiple)
-    cols = axis_spans(width, tile, overlap, multiple)
+    tile_h, tile_w = tile if isinstance(tile, tuple) else (tile, tile)
+    rows = axis_spans(height, tile_h, overlap, multiple)
+    cols = axis_spans(width, tile_w, overlap, multiple)
     tiles = []
     for ry0, ry1, cy0, cy1 in rows:
         for rx0, rx1, cx0, cx1 in cols:
             tiles.append(Tile(len(tiles), ry0, rx0, ry1, rx1, (cy0, cx0, cy1, cx1)))
     return tiles
+
+
+def _axis_options(length: int, overlap: int, multiple: int, least: int) -> list[tuple[int, int, int]]:
+    """(tile length, pixels covered by its spans, span count) of each way to cut an axis in n tiles.
+
+    For n tiles the length is the smallest multiple of ``multiple`` whose spans reach the edge
+    in n tiles, so that neighbours overlap by about ``overlap`` and no more; n grows until a
+    tile would be shorter than ``least``. Longest tiles first.
+    """
+    options = [(length, length, 1)]
+    for n in range(2, length // max(least, 1) + 2):
+        side = -(-(length + (n - 1) * overlap) // n)
+        side = -(-side // multiple) * multiple
+        if side < max(least, overlap + 1):
+            break
+        if side >= options[-1][0]:
+            continue
+        spans = axis_spans(length, side, overlap, multiple)
+        options.append((side, sum(stop - start for start, stop, _, _ in spans), len(spans)))
+    return options
+
+
+def fit_tiles(height: int, width: int, max_pixels: int, overlap: int, multiple: int = 1,
+              least: int = 1) -> tuple[int, int]:
+    """The tile (height, width) that covers an image with the fewest pixels within a budget.
+
+    The whole image when it fits ``max_pixels``; else, among the ways to cut each axis into n
+    equal window-aligned tiles, the one whose tiles hold at most ``max_pixels`` and cover the
+    image with the fewest pixels in all (overlaps counted as often as they are run), then the
+    fewest tiles. A 3000x4000 image with room for 872x872 tiles gets 3x6 tiles of 1024x696
+    (1.07x the image's pixels) instead of 4x5 square ones (1.27x: the last row and column
+    overlap their neighbours by hundreds of pixels).
+
+    Args:
+        height: Image height.
+        width: Image width.
+        max_pixels: Largest tile area.
+        overlap: Overlap of neighbouring tiles.
+        multiple: Alignment of tile starts and sides (the window size).
+        least: Shortest tile side allowed (it wins over ``max_pixels`` when they conflict).
+
+    Returns:
+        (tile height, tile width); a side equal to the image's means one tile along that axis.
+    """
+    if height * width <= max_pixels:
+        return height, width
+    rows = _axis_options(height, overlap, multiple, least)
+    cols = _axis_options(width, overlap, multiple, least)
+    best: tuple[int, int, int, int] | None = None  # (pixels, tiles, tile height, tile width)
+    for th, covered_h, count_h in rows:
+        for tw, covered_w, count_w in cols:
+            candidate = (covered_h * covered_w, count_h * count_w, th, tw)
+            if th * tw <= max_pixels and (best is None or candidate < best):
+                best = candidate
+    if best is None:  # not even the smallest tiles fit: take them anyway
+        return rows[-1][0], cols[-1][0]
+    return best[2], best[3]
+
+
+def preview_box(tile: Tile, side: int, focus: tuple[int, int] | None, multiple: int = 1
+                ) -> tuple[int, int, int, int] | None:
+    """A ``side`` x ``side`` box inside ``tile``, window-aligned with it, centred near ``focus``.
+
+    Returns:
+        (y0, x0, y1, x1), or None when the tile is too small for a box of that side to be
+        worth it (it should hold at most a quarter of the tile).
+    """
+    side = -(-side // multiple) * multiple
+    h, w = tile.shape
+    if side <= 0 or 4 * side * side > h * w or side > h or side > w:
+        return None
+    fy, fx = focus if focus is not None else ((tile.y0 + tile.y1) // 2, (tile.x0 + tile.x1) // 2)
+
+    def start(centre: int, lo: int, hi: int) -> int:
+        offset = (min(max(centre - side // 2, lo), hi - side) - lo) // multiple * multiple
+        return lo + offset
+
+    y0, x0 = start(fy, tile.y0, tile.y1), start(fx, tile.x0, tile.x1)
+    return y0, x0, y0 + side, x0 + side
 
 
 def _ramp(size: int, overlap: int, before: bool, after: bool) -> np.ndarray:

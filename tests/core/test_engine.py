@@ -281,16 +281,55 @@ def test_out_of_memory_retries_with_half_tile(engine: Engine, image: np.ndarray,
     original = Engine._denoise_tile
     calls = {"n": 0}
 
-    def flaky(self, x, tile, settings, pass_index, keep_maps):
+    def flaky(self, x, tile, settings, keep, keep_maps):
         calls["n"] += 1
         if settings.tile == 32:
             raise torch.OutOfMemoryError("simulated")
-        return original(self, x, tile, settings, pass_index, keep_maps)
+        return original(self, x, tile, settings, keep, keep_maps)
 
     monkeypatch.setattr(Engine, "_denoise_tile", flaky)
     evs = events(engine, image, RunSettings(tile=32, overlap=8))
     assert any(isinstance(e, Progress) and e.total == 0 and "16" in e.message for e in evs)
     assert evs[-1].settings.tile == 16 and evs[-1].image.shape == (H, W, 3)
+
+
+def test_progress_counts_pixels_for_etas(engine: Engine, image: np.ndarray) -> None:
+    settings = RunSettings(tile=16, overlap=4, passes=2)
+    progress = [e for e in events(engine, image, settings) if isinstance(e, Progress)]
+    tiles = plan_tiles(H, W, 16, 4, WS)
+    total = 2 * sum(t.shape[0] * t.shape[1] for t in tiles)
+    assert all(p.work_total == total for p in progress)
+    assert [p.work_done for p in progress] == sorted({p.work_done for p in progress})
+    assert progress[-1].work_done == total and progress[-1].fraction == 1.0
+    assert progress[0].fraction == pytest.approx(tiles[0].shape[0] * tiles[0].shape[1] / total)
+    assert Progress(1, 4, "by tiles").fraction == 0.25 and Progress(0, 0, "retry").fraction == 0.0
+
+
+def test_preview_paints_a_small_box_near_the_focus_first(engine: Engine) -> None:
+    img = np.random.default_rng(4).random((96, 120, 3), dtype=np.float32)
+    focus = (70, 90)
+    plain = events(engine, img, RunSettings(tile=0, focus=focus))
+    evs = events(engine, img, RunSettings(tile=0, focus=focus, preview=16))
+    first = evs[0]
+    assert isinstance(first, TileUpdate) and (first.y1 - first.y0, first.x1 - first.x0) == (16, 16)
+    assert first.y0 <= focus[0] < first.y1 and first.x0 <= focus[1] < first.x1
+    assert first.y0 % WS == 0 and first.x0 % WS == 0
+    assert isinstance(evs[1], Progress) and evs[1].done == 0 and evs[1].work_done == 16 * 16
+    assert evs[-2].work_done == evs[-2].work_total == 96 * 120 + 16 * 16
+    # Display only: the whole tile follows and paints over it, and the result is the same.
+    updates = [e for e in evs if isinstance(e, TileUpdate)]
+    whole = updates[1]
+    assert len(updates) == 2 and (whole.y0, whole.x0, whole.y1, whole.x1) == (0, 0, 96, 120)
+    np.testing.assert_array_equal(evs[-1].image, plain[-1].image)
+    # With the tile's masks, the preview agrees with the tile away from its own borders.
+    inner = np.s_[first.y0 + 4:first.y1 - 4, first.x0 + 4:first.x1 - 4]
+    assert np.abs(updates[1].image[inner] - updates[0].image[4:-4, 4:-4]).mean() < 0.05
+
+
+def test_preview_is_skipped_when_the_tile_is_small(engine: Engine, image: np.ndarray) -> None:
+    evs = events(engine, image, RunSettings(tile=16, overlap=4, preview=12))  # 12x12 of 16x16
+    updates = [e for e in evs if isinstance(e, TileUpdate)]
+    assert len(updates) == n_tiles(H, W, RunSettings(tile=16, overlap=4))
 
 
 # --------------------------------------------------------------------------- attention

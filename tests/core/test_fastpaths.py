@@ -156,14 +156,43 @@ def test_tiles_never_exceed_the_memory_budget(engine, monkeypatch, tile) -> None
     result = engine.denoise(image, RunSettings(tile=tile, overlap=8, precision="fp32"))
     assert result.image.shape == image.shape and np.isfinite(result.image).all()
     assert len(shapes) > 4
-    largest = 32 + cfg.window_size - 1  # the last tile of a row may be up to ws - 1 longer
-    assert all(s[0] == 1 and s[2] <= largest and s[3] <= largest for s in shapes), shapes
+    ws = cfg.window_size  # the last tile of a row or column may be up to ws - 1 longer
+    assert all(s[0] == 1 and (s[2] - ws + 1) * (s[3] - ws + 1) <= 32 * 32 for s in shapes), shapes
+    tile_h, tile_w = result.tile_shape
+    assert tile_h * tile_w <= 32 * 32 and result.tile_count == len(shapes)
+
+
+def test_auto_tiles_cover_the_image_with_fewer_pixels_than_square_ones(engine, monkeypatch) -> None:
+    """Tile 0 within a budget cuts each axis into equal tiles, not into budget-sized squares
+    whose last row and column overlap their neighbours far more than asked."""
+    cfg = engine.config
+    per_pixel = tile_bytes_per_pixel(cfg.embed_dim, cfg.num_blocks, torch.device("cpu"), "fp32")
+    monkeypatch.setattr(device_mod, "CPU_TILE_BUDGET", per_pixel * 40 * 40)
+    shapes = spy_inputs(engine, monkeypatch)
+    image = np.random.default_rng(6).random((70, 90, 3), dtype=np.float32)
+    result = engine.denoise(image, RunSettings(tile=0, overlap=8, precision="fp32"))
+    auto_pixels = sum(s[2] * s[3] for s in shapes)
+    shapes.clear()
+    engine.denoise(image, RunSettings(tile=40, overlap=8, precision="fp32"))
+    square_pixels = sum(s[2] * s[3] for s in shapes)
+    assert auto_pixels < square_pixels, (auto_pixels, square_pixels)
+    assert result.tile_count > 1 and result.tile_shape[0] * result.tile_shape[1] <= 40 * 40
 
 
 def test_tiles_within_budget_are_left_as_asked(engine, monkeypatch) -> None:
     shapes = spy_inputs(engine, monkeypatch)
-    engine.denoise(np.zeros((40, 52, 3), np.float32), RunSettings(tile=0))
+    result = engine.denoise(np.zeros((40, 52, 3), np.float32), RunSettings(tile=0))
     assert shapes == [(1, 3, 40, 52)]
+    assert result.tile_shape == (40, 52) and result.tile_count == 1
+
+
+def test_the_default_runs_the_whole_image_as_one_tile(engine, monkeypatch) -> None:
+    """Issue 11: the default tile was a fixed 256 (nine overlapping tiles, 2.25x the pixels
+    of a 512x512 image); now it is auto, tiled only when the memory budget needs it."""
+    assert RunSettings().tile == 0
+    shapes = spy_inputs(engine, monkeypatch)
+    engine.denoise(np.zeros((300, 260, 3), np.float32))
+    assert shapes == [(1, 3, 300, 260)]
 
 
 def test_thread_count_is_capped_never_raised(monkeypatch) -> None:
