@@ -112,14 +112,16 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
                         help="average N passes with different masks (default 1)")
     parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                         help="seed of the masks (default 0)")
-    parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
-                        help="tile side in pixels; 0 = whole image at once (default 256)")
+    parser.add_argument("--tile", type=non_negative_int, default=0, metavar="T",
+                        help="tile side in pixels; 0 = auto: the whole image at once, cut into "
+                             "tiles only where the device's memory budget needs it (default 0)")
     parser.add_argument("--overlap", type=non_negative_int, default=None, metavar="P",
                         help="overlap of neighbouring tiles (default: 32, or a quarter of a "
                              "tile under 128)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), metavar="P",
-                        help="fp32, bf16 or auto: bf16 where the hardware runs it natively "
-                             "(default fp32)")
+    parser.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"), metavar="P",
+                        help="fp32, bf16 or auto: bf16 where the hardware runs it natively (CUDA, "
+                             "CPUs with AVX512-BF16 or AMX; within 0.02 dB of fp32), else fp32 "
+                             "(default auto)")
     parser.add_argument("--device", type=device_name, default=None, metavar="D",
                         help=DEVICE_HELP)
     parser.add_argument("--save-std", action="store_true",
@@ -128,6 +130,8 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
                         help="bits per sample of the output (default: 16 for 16-bit inputs, else 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (they show only when stderr is a terminal)")
 
 
 def _run_denoise(args: argparse.Namespace) -> int:
@@ -143,15 +147,43 @@ def _run_denoise(args: argparse.Namespace) -> int:
         seed=args.seed, tile=args.tile, overlap=overlap, precision=args.precision)
     check_writable_folder(args.output, create=True)
     failed = 0
-    with tqdm(jobs, unit="image", disable=None, file=sys.stderr) as bar:
+    # disable=None: tqdm shows a bar only when stderr is a terminal.
+    quiet = True if args.no_progress else None
+    with tqdm(jobs, desc="images", unit="image", disable=quiet, file=sys.stderr, dynamic_ncols=True) as bar:
         for src, dst in bar:
             try:
-                _denoise_one(engine, src, dst, settings, args, bar)
+                with _TileBar(quiet) as tiles:
+                    _denoise_one(engine, src, dst, settings, args, tiles)
             except (ValueError, OSError) as exc:
                 failed += 1
                 message = f"{PROG} denoise: skipping {printable(str(src))}: {describe_error(exc)}"
                 tqdm.write(message, file=sys.stderr)
     return 1 if failed else 0
+
+
+class _TileBar:
+    """The second bar of ``mdn denoise``: the tiles (x passes) of the image under way, with an ETA.
+
+    A context manager; :meth:`update` takes the engine's :class:`~model_core.engine.Progress`.
+    """
+
+    def __init__(self, disable: bool | None) -> None:
+        self._bar = tqdm(total=0, unit="tile", desc="tiles", leave=False, disable=disable,
+                         file=sys.stderr, dynamic_ncols=True)
+
+    def __enter__(self) -> _TileBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
+
+    def update(self, progress: Any) -> None:
+        if progress.total == 0:  # an out-of-memory retry starts over with smaller tiles
+            self._bar.reset(total=0)
+        elif self._bar.total != progress.total:
+            self._bar.reset(total=progress.total)
+        self._bar.set_postfix_str(progress.message, refresh=False)
+        self._bar.update(progress.done - self._bar.n)
 
 
 def _check_denoise_options(args: argparse.Namespace) -> int:
@@ -179,14 +211,12 @@ def _output_names(images: Sequence[Path], folder: Path) -> list[tuple[Path, Path
 
 
 def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argparse.Namespace,
-                 bar: tqdm) -> None:
+                 tiles: _TileBar) -> None:
     std_path = dst.with_name(f"{src.stem}_std.png")
     targets = [dst, std_path] if args.save_std else [dst]
     _refuse_existing(targets, args.overwrite)
     loaded = read_image(src)
-    bar.set_postfix_str(src.name)
-    result = engine.denoise(loaded.rgb, settings,
-                            progress=lambda p: bar.set_postfix_str(f"{src.name}: {p.message}"))
+    result = engine.denoise(loaded.rgb, settings, progress=tiles.update)
     _check_model_output(engine, src, loaded.rgb, result.image)
     depth = args.bit_depth or (16 if loaded.bit_depth == 16 else 8)
     # The network is RGB: a grey image goes in as three equal channels, and the mean of the
@@ -197,7 +227,7 @@ def _denoise_one(engine: Any, src: Path, dst: Path, settings: Any, args: argpars
     write_image(dst, image, alpha=loaded.alpha, bit_depth=depth, overwrite=args.overwrite)
     if args.save_std:
         write_image(std_path, std, bit_depth=16, overwrite=args.overwrite)
-    print(printable(str(dst)))
+    tqdm.write(printable(str(dst)), file=sys.stdout)  # clears the bars on a terminal first
 
 
 def _check_model_output(engine: Any, src: Path, image: np.ndarray, output: np.ndarray) -> None:

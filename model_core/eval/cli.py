@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -35,7 +36,7 @@ from model_core.argparsing import (
     silence_stdout,
 )
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
-from model_core.eval.protocol import EvalProgress, Row, evaluate
+from model_core.eval.protocol import EvalProgress, Row, evaluate, list_images
 from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
 from model_core.noise import NoiseSpec, default_grid
 from model_core.weights import SHIPPED_NAMES
@@ -72,8 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training (default 0, the paper's test setting)")
     parser.add_argument("--passes", type=positive_int, default=1, metavar="N",
                         help="stochastic passes averaged by the networks (default 1)")
-    parser.add_argument("--tile", type=non_negative_int, default=256, metavar="T",
-                        help="tile side of the networks; 0 = whole image (default 256)")
+    parser.add_argument("--tile", type=non_negative_int, default=0, metavar="T",
+                        help="tile side of the networks; 0 = auto: the whole image, cut into tiles "
+                             "only where the memory budget needs it (default 0)")
     parser.add_argument("--device", type=device_name, default=None, metavar="D", help=DEVICE_HELP)
     parser.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                         help="seed of the noise and the masks (default 0)")
@@ -83,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the Markdown tables (always printed to stdout)")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="PSNR-vs-level figure")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it shows only when stderr is a terminal)")
 
 
 def _split_label(value: str) -> tuple[str, str]:
@@ -94,7 +97,8 @@ def _split_label(value: str) -> tuple[str, str]:
     return method_label(value), value
 
 
-def _build_methods(args: argparse.Namespace) -> list[Method]:
+def _build_methods(args: argparse.Namespace, progress: Callable[[Any], None] | None = None
+                   ) -> list[Method]:
     pairs = [_split_label(value) for value in args.method]
     labels = [label for label, _ in pairs]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
@@ -105,7 +109,8 @@ def _build_methods(args: argparse.Namespace) -> list[Method]:
         try:
             methods.append(make_method(target, label=label, attn_mask=args.attn_mask,
                                        input_mask=args.input_mask, passes=args.passes,
-                                       device=args.device, tile=args.tile, seed=args.seed))
+                                       device=args.device, tile=args.tile, seed=args.seed,
+                                       progress=progress))
         except FileNotFoundError as exc:
             names = ", ".join((*SHIPPED_NAMES, *CLASSICAL_METHODS))
             raise FileNotFoundError(f"{exc} (a method is one of {names}, or a weights file)") from None
@@ -125,19 +130,52 @@ def _outputs(args: argparse.Namespace) -> list[Path]:
     return [p for p in (args.json, args.markdown, args.plot) if p is not None]
 
 
-def _evaluate(args: argparse.Namespace, methods: list[Method], specs: list[NoiseSpec]) -> list[Row]:
-    with tqdm(unit="run", disable=True if args.no_progress else None, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+# Seconds between redraws of the bar (tqdm's default; tests draw every update).
+REDRAW_SECONDS = 0.1
+
+
+class _RunBar(tqdm):
+    """tqdm's bar whose count shows the finished runs while the bar moves inside the next one."""
+
+    FORMAT = "{l_bar}{bar}| {runs}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        values = super().format_dict
+        values["runs"] = int(values["n"])
+        return values
+
+
+def _evaluate(args: argparse.Namespace, specs: list[NoiseSpec]) -> list[Row]:
+    """Build the methods and run them under one bar of runs (image x noise x method), with an ETA.
+
+    The bar moves inside a network's run too, by the share of its tiles' pixels done, so that
+    long runs (large images, many passes) show progress and a steady ETA.
+    """
+    # disable=None: tqdm shows the bar only when stderr is a terminal.
+    with _RunBar(unit="run", disable=True if args.no_progress else None, file=sys.stderr,
+                 dynamic_ncols=True, mininterval=REDRAW_SECONDS, bar_format=_RunBar.FORMAT) as bar:
+        runs_done = 0
 
         def progress(p: EvalProgress) -> None:
+            nonlocal runs_done
+            runs_done = p.done
             if bar.total != p.total:
                 bar.total = p.total
             bar.set_postfix_str(f"{p.dataset}/{p.image} {p.spec} {p.method}", refresh=False)
             bar.update(p.done - bar.n)
 
+        def tiles(p: Any) -> None:  # an engine Progress inside the run after ``runs_done``
+            if p.total and p.done < p.total:
+                bar.update(round(runs_done + p.fraction, 3) - bar.n)
+
         def skipped(path: Path, reason: str) -> None:
             tqdm.write(printable(f"{PROG}: warning: skipping {path.name}: {reason}"), file=sys.stderr)
 
+        methods = _build_methods(args, tiles)
+        # Known before the first run ends, so that the bar can move inside it.
+        bar.total = sum(len(list_images(folder, args.limit)) for folder in args.data) \
+            * len(specs) * len(methods)
         return evaluate(args.data, methods, specs, args.limit, args.seed, progress, on_skip=skipped)
 
 
@@ -148,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(_outputs(args), args.overwrite)
     # Folder and file names that are not UTF-8 would fail every text output, after all the work.
     rows = [replace(row, dataset=printable(row.dataset), method=printable(row.method))
-            for row in _evaluate(args, _build_methods(args), specs)]
+            for row in _evaluate(args, specs)]
     unread = sorted({row.dataset for row in rows if row.n_images == 0})
     if unread:
         raise ValueError(f"no image of {', '.join(unread)} could be read (see the warnings); "

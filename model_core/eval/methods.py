@@ -16,6 +16,7 @@ Without a clean image :func:`known_sigma` falls back to a blind estimate from th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -28,7 +29,7 @@ from model_core.tiling import default_overlap
 from model_core.weights import SHIPPED_NAMES, resolve_weights, training_attn_mask_ratio
 
 if TYPE_CHECKING:
-    from model_core.engine import Engine, RunSettings
+    from model_core.engine import Engine, Progress, RunSettings
 
 __all__ = [
     "CLASSICAL_METHODS",
@@ -168,10 +169,14 @@ class NetworkMethod:
     name: str
     engine: Engine
     settings: RunSettings
+    progress: Callable[[Progress], None] | None = None
 
     def denoise(self, noisy: np.ndarray, spec: NoiseSpec, sigma: float | None = None) -> np.ndarray:
-        """Denoise with the network (``spec`` and ``sigma`` are not used: it is blind)."""
-        return self.engine.denoise(noisy, self.settings).image
+        """Denoise with the network (``spec`` and ``sigma`` are not used: it is blind).
+
+        ``progress``, when set, gets the engine's progress after every tile.
+        """
+        return self.engine.denoise(noisy, self.settings, progress=self.progress).image
 
 
 # The one table of method names; anything else is a weights file (or a shipped model name).
@@ -197,8 +202,9 @@ def make_method(
     input_mask: float = 0.0,
     passes: int = 1,
     device: str | None = None,
-    tile: int = 256,
+    tile: int = 0,
     seed: int = 0,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Method:
     """Build a method from its name or a weights file.
 
@@ -213,8 +219,10 @@ def make_method(
             0 (the paper's test setting) keeps them all. For studying the train/test gap.
         passes: Stochastic passes averaged by networks.
         device: Where networks run (``cpu``, ``cuda``, ``auto``; None = CUDA when present).
-        tile: Tile side for networks (0 = whole image).
+        tile: Tile side for networks (0 = auto: the whole image, tiled only where the memory
+            budget needs it).
         seed: Seed of the networks' attention masks.
+        progress: Called by networks with the engine's progress after every tile.
 
     Raises:
         FileNotFoundError: If a shipped model or the file is missing.
@@ -233,4 +241,4 @@ def make_method(
     ratio = training_attn_mask_ratio(engine.card) if attn_mask is None else attn_mask
     settings = RunSettings(attn_mask_ratio=ratio, input_mask_ratio=input_mask, passes=passes,
                            seed=seed, tile=tile, overlap=default_overlap(tile))
-    return NetworkMethod(label or method_label(name_or_path), engine, settings)
+    return NetworkMethod(label or method_label(name_or_path), engine, settings, progress)

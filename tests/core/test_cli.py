@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -198,7 +199,7 @@ def test_denoise_parity_with_official_checkpoint(tmp_path: Path, capsys: pytest.
     write_image(tmp_path / "c.png", fixture["input_c"][0].permute(1, 2, 0).numpy())
     code = cli.main(["denoise", str(tmp_path / "c.png"), "-o", str(tmp_path / "out"),
                      "--weights", str(tmp_path / "official.pth"), "--attn-mask", "0", "--tile", "0",
-                     "--bit-depth", "16", "--device", "cpu"])
+                     "--bit-depth", "16", "--device", "cpu", "--precision", "fp32"])  # auto: bf16 here
     assert code == 0, capsys.readouterr().err
     out = read_image(tmp_path / "out" / "c_denoised.png")
     expected = fixture["output_c_nomask"][0].permute(1, 2, 0).clamp(0, 1).numpy()
@@ -245,7 +246,7 @@ def test_denoise_grey_in_grey_out_at_its_depth(tmp_path: Path, depth: int, mode:
     assert cli.main(["denoise", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "--weights",
                      str(weights), "--device", "cpu", "--passes", "2", "--save-std"]) == 0
     rgb = Engine.from_file(weights, device="cpu").denoise(
-        source, RunSettings(attn_mask_ratio=0.75, passes=2, precision="fp32")).image
+        source, RunSettings(attn_mask_ratio=0.75, passes=2)).image  # the defaults of mdn denoise
     assert np.ptp(rgb, axis=2).max() > 1 / 255  # the network alone tints a grey image
     written = tmp_path / "out" / "g_denoised.png"
     with Image.open(written) as im:
@@ -381,6 +382,42 @@ def test_denoise_default_overlap_fits_a_small_tile(tmp_path: Path, tiny_weights:
     write_image(tmp_path / "a.png", picture())
     assert cli.main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights",
                      str(tiny_weights), "--tile", "16", "--device", "cpu"]) == 0, capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal (tqdm draws bars only on one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_denoise_progress_bars_on_a_terminal_only(tmp_path: Path, tiny_weights: Path, quiet: bool,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11: a 40 MP denoise ran 9 minutes without a sign of life."""
+    for name in ("a", "b"):
+        write_image(tmp_path / f"{name}.png", picture(40, 52))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["denoise", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "out"),
+            "--weights", str(tiny_weights), "--tile", "16", "--device", "cpu"]
+    assert cli.main(argv + (["--no-progress"] if quiet else [])) == 0
+    drawn = terminal.getvalue()
+    if quiet:
+        assert drawn == ""
+    else:  # the images, and the tiles of the one under way with an ETA ([elapsed<remaining])
+        assert "2/2" in drawn and "image" in drawn and "tiles:" in drawn and "tile 12/12" in drawn
+        assert "<" in drawn
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "out" / f"{n}_denoised.png")
+                                                    for n in ("a", "b")]
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: quiet without being told
+    assert cli.main(argv + ["--overwrite"]) == 0 and sys.stderr.getvalue() == ""
+
+
+def test_denoise_defaults_are_auto_tile_and_auto_precision() -> None:
+    args = cli.build_parser().parse_args(["denoise", "a.png", "-o", "out"])
+    assert args.tile == 0 and args.precision == "auto" and not args.no_progress
 
 
 def test_denoise_unwritable_output_folder_fails_before_any_work(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from model_core.eval import (
     write_markdown,
     write_plot,
 )
+from model_core.eval import cli as eval_cli
 from model_core.eval.cli import main
 from model_core.eval.report import plot_figure
 from model_core.imageio import write_image
@@ -340,6 +343,43 @@ def test_cli_runs_and_refuses_to_overwrite(
     assert main(["--data", str(data), "--method", "nope.safetensors", "--json", str(out / "x.json")]) == 1
     assert main(["--data", str(data), "--method", "noisy", "--noise", "gaussian:-3",
                  "--json", str(out / "x.json")]) == 2
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal (tqdm draws its bar only on one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_progress_bar_on_a_terminal_moves_inside_a_run(
+    data: Path, weights: Path, tmp_path: Path, quiet: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: progress everywhere. The bar counts runs (image x noise x method) with an ETA
+    and, inside a network's run, the share of its tiles done."""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(eval_cli, "REDRAW_SECONDS", 0.0)  # draw every update, however quick
+    argv = ["--data", str(data), "--method", f"mine={weights}", "--noise", "gaussian:15", "--limit", "1",
+            "--device", "cpu", "--tile", "16", "--json", str(tmp_path / "r.json")]
+    assert main(argv + (["--no-progress"] if quiet else [])) == 0
+    drawn = terminal.getvalue()
+    if quiet:
+        assert "run" not in drawn and "%" not in drawn
+    else:
+        assert "1/1" in drawn and "run" in drawn and "<" in drawn  # [elapsed<remaining]
+        assert re.search(r"\b[1-9]\d?%\|[^|]*\| 0/1 ", drawn), drawn  # a share of the one run
+
+
+def test_make_method_passes_tile_progress_and_defaults_to_auto_tiles(weights: Path) -> None:
+    seen = []
+    method = make_method(str(weights), device="cpu", tile=16, progress=seen.append)
+    assert isinstance(method, NetworkMethod)
+    method.denoise(np.zeros((24, 40, 3), np.float32), NoiseSpec("gaussian", 15))
+    assert len(seen) > 1 and seen[-1].done == seen[-1].total
+    auto = make_method(str(weights), device="cpu")
+    assert isinstance(auto, NetworkMethod) and auto.settings.tile == 0
 
 
 def test_cli_refuses_results_without_a_readable_image(
