@@ -14,15 +14,51 @@ from pathlib import Path
 import numpy as np
 
 from mdn_gui.compose import to_uint8
-from mdn_gui.state import Metrics, RunRecord
+from mdn_gui.state import Metrics, ModelSettings, RunRecord
 from model_core.engine import AttentionView, RunSettings
 from model_core.noise import NoiseSpec
+from model_core.tiling import default_overlap
 
 NOISE, SWEEP, ATTENTION, DIFF = "noise", "sweep", "attention", "diff"
 OPEN, OPEN_RESULT = "open", "open:result"  # the source image; an extra result layer
 # Above this many pixels, decoding, display conversion and difference heatmaps go to the
 # worker: they cost about 0.25 s a megapixel on a busy CPU (17 s for a 54 MP photo).
 GUI_MAX_PIXELS = 500_000
+
+
+# Side of the preview a run paints first, near the view centre (RunSettings.preview): about
+# 0.1 s of the lite network on a CPU, a sixteenth of a 512x512 image.
+PREVIEW_SIDE = 128
+KEEP_MAP_BUDGET = 64_000_000  # bytes of keep-maps kept per run
+
+
+def engine_settings(model: ModelSettings, focus: tuple[int, int] | None = None) -> RunSettings:
+    """The engine settings of an app run: the model settings, the view's focus and a preview.
+
+    The benchmark (``benchmarks/bench_inference.py --parts app``) times runs with these too.
+    """
+    return RunSettings(
+        attn_mask_ratio=model.attn_ratio,
+        input_mask_ratio=model.input_ratio,
+        passes=model.passes,
+        seed=model.seed,
+        tile=model.tile,
+        overlap=default_overlap(model.tile),
+        precision=model.precision,
+        focus=focus,
+        preview=PREVIEW_SIDE,
+    )
+
+
+def probe_blocks(image: np.ndarray, num_blocks: int, budget: int = KEEP_MAP_BUDGET) -> tuple[int, ...]:
+    """Blocks whose keep-maps a run records: all of them, or evenly spaced ones for huge images.
+
+    Each map is one byte per pixel, so 24 blocks of a 4K image would hold 200 MB.
+    """
+    pixels = image.shape[0] * image.shape[1]
+    count = max(1, min(num_blocks, budget // max(pixels, 1)))
+    return tuple(sorted({round(i * (num_blocks - 1) / max(count - 1, 1)) for i in range(count)}))
+
 
 
 def display_of(image: np.ndarray, max_gui_pixels: int = GUI_MAX_PIXELS) -> np.ndarray | None:
@@ -208,11 +244,14 @@ class AttentionJob:
 
 @dataclass(frozen=True, eq=False)
 class JobProgress:
+    """Progress of a job: ``done`` of ``total`` steps, and the share done (by pixels for runs)."""
+
     channel: str
     gen: int
     done: int
     total: int
     message: str
+    fraction: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)

@@ -118,7 +118,8 @@ class ModelSettings:
         input_ratio: Share of input pixels dropped (demonstration only).
         passes: Number of stochastic passes averaged.
         seed: Seed of the masks.
-        tile: Tile side in pixels.
+        tile: Tile side in pixels; 0 (the default) = auto: the whole image, cut into tiles only
+            where the memory budget needs it (``RunSettings.tile``).
         precision: ``auto`` (the engine's choice: bf16 where the hardware runs it natively),
             ``fp32`` or ``bf16``.
     """
@@ -130,7 +131,7 @@ class ModelSettings:
     input_ratio: float = 0.0
     passes: int = 1
     seed: int = 0
-    tile: int = 256
+    tile: int = 0
     precision: str = "auto"
 
 
@@ -160,6 +161,9 @@ class RunRecord:
         depths: Blocks per residual group (to tell groups and shifted windows apart).
         attn_ratio: Attention-mask ratio of the run.
         gen: Generation number of the job that produced it.
+        tile_shape: (height, width) of the tiles the engine used; the image's size when it
+            ran whole ((0, 0) for classical methods).
+        tile_count: Number of tiles per pass (0 for classical methods).
     """
 
     keep_maps: dict[int, np.ndarray] = field(default_factory=dict)
@@ -173,6 +177,17 @@ class RunRecord:
     depths: tuple[int, ...] = ()
     attn_ratio: float = 0.0
     gen: int = 0
+    tile_shape: tuple[int, int] = (0, 0)
+    tile_count: int = 0
+
+    def tiling_text(self) -> str:
+        """How the image was cut: ``"whole image (512 x 512)"``, ``"18 tiles of 696 x 1024"``, or ''."""
+        if not self.tile_count:
+            return ""
+        h, w = self.tile_shape
+        if self.tile_count == 1:
+            return f"whole image ({w} x {h})"
+        return f"{self.tile_count} tiles of {w} x {h}"
 
 
 class Document:

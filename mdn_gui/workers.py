@@ -48,6 +48,7 @@ from mdn_gui.jobs import (
     SweepJob,
     SweepPoint,
     display_of,
+    probe_blocks,
 )
 from mdn_gui.killable import run_killable
 from mdn_gui.state import Metrics, RunRecord, as_rgb
@@ -60,7 +61,6 @@ ENGINE_CACHE_SIZE = 3
 # Classical methods run in a child process, killed on cancel: BM3D takes minutes on a large
 # photo and cannot be interrupted in a thread (NLM takes a second: a process would cost more).
 KILLABLE = ("bm3d",)
-KEEP_MAP_BUDGET = 64_000_000  # bytes of keep-maps kept per run
 
 
 def worker_threads() -> int:
@@ -73,16 +73,6 @@ def worker_threads() -> int:
     if override.isdigit() and int(override) > 0:
         return int(override)
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-def probe_blocks(image: np.ndarray, num_blocks: int, budget: int = KEEP_MAP_BUDGET) -> tuple[int, ...]:
-    """Blocks whose keep-maps a run records: all of them, or evenly spaced ones for huge images.
-
-    Each map is one byte per pixel, so 24 blocks of a 4K image would hold 200 MB.
-    """
-    pixels = image.shape[0] * image.shape[1]
-    count = max(1, min(num_blocks, budget // max(pixels, 1)))
-    return tuple(sorted({round(i * (num_blocks - 1) / max(count - 1, 1)) for i in range(count)}))
 
 
 def measure(image: np.ndarray, clean: np.ndarray | None) -> Metrics | None:
@@ -203,9 +193,9 @@ class Worker(QObject):
         result: DenoiseResult | None = None
         for event in engine.run(job.image, settings, cancel=cancel):
             if isinstance(event, Progress):
-                self.progressed.emit(
-                    JobProgress(job.channel, job.gen, event.done, event.total, event.message)
-                )
+                self.progressed.emit(JobProgress(
+                    job.channel, job.gen, event.done, event.total, event.message, event.fraction
+                ))
             elif isinstance(event, TileUpdate):
                 box = (event.y0, event.x0, event.y1, event.x1)
                 self.tile_ready.emit(JobTile(job.gen, job.layer, box, event.image))
@@ -225,6 +215,8 @@ class Worker(QObject):
             depths=engine.config.depths,
             attn_ratio=settings.attn_mask_ratio,
             gen=job.gen,
+            tile_shape=result.tile_shape,
+            tile_count=result.tile_count,
         )
         return result.image, record
 
@@ -238,7 +230,7 @@ class Worker(QObject):
             image = run_killable(classical.denoise, args, cancel, Cancelled)
         else:
             image = classical.denoise(*args)
-        self.progressed.emit(JobProgress(job.channel, job.gen, 1, 1, "done"))
+        self.progressed.emit(JobProgress(job.channel, job.gen, 1, 1, "done", 1.0))
         record = RunRecord(
             seconds=time.perf_counter() - start, device="cpu", model=job.model.choice, gen=job.gen
         )

@@ -92,7 +92,7 @@ class AnalysisController(QObject):
     def sweep_models(self, *, with_classical: bool) -> list[tuple[ModelRef, object]]:
         """(model, settings) of every curve: the networks at their training ratio."""
         catalog, base = self.session.catalog, self.session.run_settings()
-        base = replace(base, passes=1, tile=0, focus=None, input_mask_ratio=0.0)
+        base = replace(base, passes=1, tile=0, focus=None, preview=0, input_mask_ratio=0.0)
         chosen = [c for c in ("masked", "baseline") if catalog.available(c)]
         if not chosen and catalog.available("custom"):
             chosen = ["custom"]

@@ -19,6 +19,7 @@ from mdn_gui import catalog as cat
 from mdn_gui import memory
 from mdn_gui.controllers.noise import NoisePreview
 from mdn_gui.controllers.opening import ImageOpener
+from mdn_gui.controllers.progress import RunClock
 from mdn_gui.jobs import (
     NOISE,
     OPEN_RESULT,
@@ -31,6 +32,7 @@ from mdn_gui.jobs import (
     MetricsJob,
     RunDone,
     RunJob,
+    engine_settings,
     metrics_channel,
     run_channel,
 )
@@ -46,7 +48,6 @@ from mdn_gui.state import (
 from mdn_gui.workers import WorkerThread
 from model_core.engine import RunSettings
 from model_core.noise import NOISE_TYPES, NoiseSpec
-from model_core.tiling import default_overlap
 
 MAX_RATIO = 0.95
 RESULT_LAYERS = tuple(dict.fromkeys(MODEL_LAYERS.values()))
@@ -93,6 +94,8 @@ class SessionController(QObject):
         # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
         self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
         self._active: dict[str, int] = {}
+        # Time so far and time left of the run under way (the worker runs one at a time).
+        self.run_clock = RunClock()
         # Runs asked for while the noisy image is computed: (choice, attn_ratio), started on arrival.
         self._deferred: list[tuple[str | None, float | None]] = []
         self.noise_preview = NoisePreview(self.board, self.backend, self._set_noisy, parent=self)
@@ -301,17 +304,7 @@ class SessionController(QObject):
 
     def run_settings(self, model: ModelSettings | None = None) -> RunSettings:
         """Engine settings from the model settings."""
-        m = model or self.doc.model
-        return RunSettings(
-            attn_mask_ratio=m.attn_ratio,
-            input_mask_ratio=m.input_ratio,
-            passes=m.passes,
-            seed=m.seed,
-            tile=m.tile,
-            overlap=default_overlap(m.tile),
-            precision=m.precision,
-            focus=self.focus_provider(),
-        )
+        return engine_settings(model or self.doc.model, self.focus_provider())
 
     # ------------------------------------------------------------------ runs
 
@@ -427,10 +420,12 @@ class SessionController(QObject):
         if remove_partial and layer is not None and layer.partial:
             self.doc.remove_layer(layer.key)
         if not self._active and not self._deferred:
+            self.run_clock.stop()
             self.running_changed.emit(False)
 
     def _on_progress(self, event: JobProgress) -> None:
         if event.channel.startswith("run:") and self.board.is_current(event.channel, event.gen):
+            self.run_clock.update((event.channel, event.gen), event.fraction, event.message)
             self.run_progress.emit(event.done, event.total, event.message)
 
     def _on_tile(self, tile: JobTile) -> None:

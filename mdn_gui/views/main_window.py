@@ -32,6 +32,7 @@ from mdn_gui.views.compare_view import CompareView
 from mdn_gui.views.model_panel import ModelPanel
 from mdn_gui.views.noise_panel import NoisePanel
 from mdn_gui.views.recent import RecentFiles
+from mdn_gui.views.run_progress import RunProgress
 from mdn_gui.views.saving import SavingMixin
 from mdn_gui.views.theme import ThemeManager
 from mdn_gui.views.tour import Tour
@@ -141,6 +142,8 @@ class MainWindow(SavingMixin, QMainWindow):
         bar = self.statusBar()
         self.busy = BusyIndicator(self)  # permanent: a status message must not hide it
         bar.addPermanentWidget(self.busy)
+        self.run_progress = RunProgress(self.session.run_clock, self)
+        bar.addPermanentWidget(self.run_progress)
         self.size_label, self.device_label, self.time_label = QLabel(), QLabel(), QLabel()
         for label in (self.size_label, self.device_label, self.time_label):
             label.setContentsMargins(8, 0, 8, 0)
@@ -154,6 +157,7 @@ class MainWindow(SavingMixin, QMainWindow):
         self.weights_guard.dropped.connect(self.show_error)
         s.run_failed.connect(self.show_error)
         s.running_changed.connect(self._update_cancel)
+        s.running_changed.connect(self.run_progress.set_running)
         s.run_finished.connect(self.hide_error)
         s.image_opened.connect(self._image_opened)
         s.open_failed.connect(lambda path, why: self.show_error(f"Could not open {Path(path).name}: {why}"))
@@ -206,7 +210,11 @@ class MainWindow(SavingMixin, QMainWindow):
         record = self.doc.records.get(MODEL_LAYERS[self.doc.model.model])
         if record is None and self.doc.records:
             record = list(self.doc.records.values())[-1]
-        self.time_label.setText(f"last run: {record.seconds:.2f} s" if record else "last run: -")
+        if record is None:
+            self.time_label.setText("last run: -")
+            return
+        tiling = record.tiling_text()
+        self.time_label.setText(f"last run: {record.seconds:.2f} s" + (f", {tiling}" if tiling else ""))
 
     def show_panel(self, name: str) -> None:
         """Bring a dock (``controls``, ``metrics``, ``sweeps``, ``masks``) to the front."""

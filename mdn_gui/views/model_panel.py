@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from mdn_gui import catalog as cat
 from mdn_gui.controllers.session import MAX_RATIO, SessionController
-from mdn_gui.state import MAX_PASSES, MAX_SEED, NETWORK_MODELS, ModelSettings
+from mdn_gui.state import MAX_PASSES, MAX_SEED, MODEL_LAYERS, NETWORK_MODELS, ModelSettings
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.widgets import PercentSlider
 from model_core.weights import training_summary
@@ -82,7 +82,15 @@ class ModelPanel(QWidget):
         )
         self.passes = self._spin(1, MAX_PASSES, "Stochastic passes averaged (different masks each)")
         self.seed = self._spin(0, MAX_SEED, "Seed of the masks")
-        self.tile = self._spin(0, 4096, "Tile side in pixels (0 = whole image at once)", step=32)
+        self.tile = self._spin(
+            0, 4096,
+            "Tile side in pixels. auto: the whole image at once, cut into tiles only where the "
+            "memory budget needs it (fastest: overlapping tiles are computed twice where they meet)",
+            step=32,
+        )
+        self.tile.setSpecialValueText("auto")  # shown for 0
+        self.tiling = QLabel(self)  # what the last run of this model used
+        self.tiling.setEnabled(False)
         self.auto = QCheckBox("Auto-run on changes", self)
         self.auto.setToolTip("Re-run the model 300 ms after any setting changes (the old run is cancelled)")
         self.run_button = QPushButton(qta.icon("fa6s.play"), "Run", self)
@@ -97,7 +105,8 @@ class ModelPanel(QWidget):
         self.progress.setValue(0)
         self._layout()
         self._connect()
-        subscribe(self, [(self.doc.model_changed, self._sync)])
+        subscribe(self, [(self.doc.model_changed, self._sync),
+                         (self.doc.record_changed, lambda _key: self._show_tiling())])
         self.refresh_choices()
         self._sync(self.doc.model)
         self._running(False)
@@ -122,6 +131,7 @@ class ModelPanel(QWidget):
         form.addRow("Passes", self.passes)
         form.addRow("Mask seed", self.seed)
         form.addRow("Tile", self.tile)
+        form.addRow("", self.tiling)
         form.addRow(self.auto)
         buttons = QHBoxLayout()
         for button in (self.run_button, self.all_button, self.cancel_button):
@@ -200,6 +210,14 @@ class ModelPanel(QWidget):
         else:
             self.weights.setText(path.name + (f": {summary}" if summary else ""))
         self.weights.setToolTip(str(path) if path is not None else "")
+        self._show_tiling()
+
+    def _show_tiling(self) -> None:
+        """Say how the selected model's last run cut the image (auto picks it from the budget)."""
+        record = self.doc.records.get(MODEL_LAYERS[self.doc.model.model])
+        text = record.tiling_text() if record is not None else ""
+        self.tiling.setText(f"last run: {text}" if text else "")
+        self.tiling.setVisible(bool(text))
 
     def sync_auto(self) -> None:
         """Show the controller's auto-run flag (set from outside, e.g. scripted starts)."""
