@@ -621,3 +621,28 @@ def test_validation_logs_every_unseen_noise(data_dir, tmp_path):
     assert row["unseen_psnr"] == pytest.approx(np.mean([row[f"{n}_psnr"] for n in noises[1:]]),
                                                abs=2e-3)
     assert load_weights(run / "model.safetensors").card["train_config"]["recipe"] == "cpu"
+
+
+def test_curves_tables_and_figure_from_logs_and_cards(tmp_path, capsys):
+    from model_core.train.curves import main as curves_main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text(
+        "iteration,elapsed_s,loss,lr,val_gaussian15_psnr,val_poisson2.5_psnr,val_speckle0.024_psnr,"
+        "val_mixture2_psnr,val_correlated50_psnr,val_unseen_psnr\n"
+        "50,10,0.1,0.0002,,,,,,\n100,20,0.1,0.0002,30.5,27.25,28,27.5,26,27.1875\n")
+    old = tmp_path / "old"  # a log of earlier mdn: Poisson 2.5 was its one unseen noise
+    old.mkdir()
+    (old / "log.csv").write_text("iteration,elapsed_s,loss,lr,val_gaussian15_psnr,val_unseen_psnr\n"
+                                 "300,5,0.1,0.0002,20.1,19.9\n")
+    md, png = tmp_path / "c.md", tmp_path / "c.png"
+    args = ["--run", f"new={run}", "--run", f"old={old}", "--markdown", str(md), "--plot", str(png)]
+    assert curves_main(args) == 0
+    text = md.read_text()
+    assert "| 100 | 30.50 | 27.25 | 28.00 | 27.50 | 26.00 | 27.19 |" in text
+    assert "| 300 | 20.10 | 19.90 |" in text and "| 50 |" not in text
+    assert cv2.imdecode(np.frombuffer(png.read_bytes(), np.uint8), cv2.IMREAD_COLOR).shape[1] > 600
+    assert curves_main(args) == 1  # outputs exist: not replaced unasked
+    assert "exists" in capsys.readouterr().err
+    assert curves_main(["--run", f"x={tmp_path / 'nothing'}"]) == 1
