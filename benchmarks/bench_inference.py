@@ -10,13 +10,23 @@ share of it, the peak resident memory, the first-tile latency of a progressive r
 memory of a 4000x3000 denoise, and the PSNR change of each fast path against fp32 on a real
 image with trained weights. Results go to stdout and to ``docs/PERFORMANCE.md``.
 
+The ``app`` part times runs as the app makes them: the engine with the settings the app
+builds (``mdn_gui.jobs.engine_settings``: auto tiles, auto precision, the preview near the view
+centre, the keep-maps the mask view needs), each in a child process of its own, after a small
+warm-up run (the app keeps its engine between runs). For each image size, network (the shipped
+lite model; the paper size with random weights: speed does not depend on the values) and number
+of passes it records the seconds from Run to the first tile painted, to the last tile of the
+first pass, and to the result, and the peak resident memory of the process.
+
 Parts (``--parts``) can run separately (e.g. timings while nothing else runs, the long
 memory run at any time); each part's numbers are kept in ``--results`` (a JSON file in the
 temporary directory) and the report is rendered from all parts measured so far.
 
 Usage::
 
-    python -m benchmarks.bench_inference --parts matmul timing progressive psnr memory
+    python -m benchmarks.bench_inference --parts matmul timing progressive psnr memory app
+    # a quick check that the app part works (minutes, not hours; writes elsewhere):
+    python -m benchmarks.bench_inference --parts app --quick --report /tmp/perf.md --results /tmp/r.json
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +60,7 @@ from model_core.device import (  # noqa: E402
     cpu_name,
     resolve_precision,
 )
-from model_core.engine import Engine, RunSettings, TileUpdate  # noqa: E402
+from model_core.engine import DenoiseResult, Engine, RunSettings, TileUpdate  # noqa: E402
 from model_core.imageio import read_image  # noqa: E402
 from model_core.metrics import psnr  # noqa: E402
 from model_core.network import MaskedSwinIR, SwinIRConfig, build_model, draw_keep_maps  # noqa: E402
@@ -57,7 +68,9 @@ from model_core.noise import apply_noise  # noqa: E402
 
 RESULTS = Path(tempfile.gettempdir()) / "mdn_bench_results.json"
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
+NOTES = Path(__file__).with_name("inference_notes.md")  # the report's hand-written part
 KODAK = ROOT.parent / "shared" / "datasets" / "val" / "Kodak24"
+LITE_WEIGHTS = ROOT / "resources" / "weights" / "masked.safetensors"
 WEIGHTS = [ROOT / "runs" / name / "model.safetensors" for name in ("masked", "baseline")]
 PATHS = ("fp32", "plain", "bf16", "default")
 TARGET_FP32_SHARE = 0.40
@@ -65,6 +78,11 @@ TARGET_DEFAULT_512_S = 3.0
 TARGET_FIRST_TILE_S = 1.0
 TARGET_PEAK_GB = 3.0
 TARGET_PSNR_DB = 0.02
+# Issue 11, on a CPU with native bf16: a 512x512 lite run in the app's default settings.
+TARGET_APP_512_S = 1.5
+TARGET_APP_FIRST_S = 0.3
+TARGET_APP_12MP_S = 60.0
+PARTS = ("matmul", "timing", "progressive", "psnr", "memory", "app")
 
 
 # ----------------------------------------------------------------------------- counting
@@ -309,6 +327,65 @@ def memory_child(tile: int, device: str) -> None:
                       "finite": bool(np.isfinite(result.image).all())}))
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``512`` -> (512, 512); ``4000x3000`` (width x height) -> (3000, 4000): (height, width)."""
+    width, _, height = text.lower().partition("x")
+    return (int(height or width), int(width))
+
+
+def part_app(device: torch.device, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """App-level timings (see the module docstring), each configuration in a child process."""
+    rows = []
+    for size in args.app_sizes:
+        for network in args.app_models:
+            for passes in args.app_passes:
+                cmd = [sys.executable, __file__, "--app-child", size, network, str(passes),
+                       "--device", str(device), "--threads", str(torch.get_num_threads())]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(f"[{device}] app {row['width']}x{row['height']} {network} {passes} pass(es): "
+                      f"first tile {row['first_tile_s']:.2f} s, first pass {row['first_pass_s']:.2f} s, "
+                      f"done {row['done_s']:.2f} s ({row['tiles']}), peak RSS {row['peak_rss_mb']:.0f} MB",
+                      flush=True)
+    return rows
+
+
+def app_child(size: str, network: str, passes: int, device: str) -> None:
+    """One app-level run (``part_app``), printed as a JSON line."""
+    from mdn_gui.jobs import engine_settings, probe_blocks  # Qt-free parts of the app
+    from mdn_gui.state import ModelSettings
+
+    torch.manual_seed(0)
+    if network == "lite":
+        engine = Engine.from_file(LITE_WEIGHTS, device=device)
+    else:
+        engine = Engine(build_model(SwinIRConfig.paper()), device=device)
+    height, width = parse_size(size)
+    rng = np.random.default_rng(0)
+    image = rng.random((height, width, 3), dtype=np.float32)
+    model = ModelSettings(attn_ratio=0.75, passes=passes)
+    engine.denoise(image[:128, :128], engine_settings(model))  # warm-up: the app keeps its engine
+    settings = replace(engine_settings(model, (height // 2, width // 2)),
+                       probe_blocks=probe_blocks(image, engine.config.num_blocks))
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    for event in engine.run(image, settings):
+        now = time.perf_counter() - start
+        if isinstance(event, TileUpdate):
+            times.setdefault("first_tile_s", now)
+            times["first_pass_s"] = now
+        elif isinstance(event, DenoiseResult):
+            times["done_s"] = now
+            result = event
+    peak_kb = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss
+    th, tw = result.tile_shape
+    tiles = "whole image" if result.tile_count == 1 else f"{result.tile_count} tiles of {tw}x{th}"
+    print(json.dumps({"network": network, "height": height, "width": width, "passes": passes,
+                      "precision": resolve_precision(settings.precision, engine.device),
+                      "tiles": tiles, "peak_rss_mb": peak_kb / 1024, **times}))
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -317,7 +394,12 @@ def machine() -> dict[str, Any]:
             "physical_cores": psutil.cpu_count(logical=False),
             "threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
             "memory_gb": psutil.virtual_memory().total / 2 ** 30,
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def load_text(load: list[float] | None) -> str:
+    return "unknown" if not load else " / ".join(f"{v:.2f}" for v in load) + " (1 / 5 / 15 min)"
 
 
 def verdict(ok: bool) -> str:
@@ -327,10 +409,12 @@ def verdict(ok: bool) -> str:
 def render(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     lines = ["# Inference performance", "",
-             "Written by `python -m benchmarks.bench_inference` (do not edit by hand; rerun it).", "",
+             "Written by `python -m benchmarks.bench_inference` from its measurements and "
+             "`benchmarks/inference_notes.md` (do not edit by hand; rerun it).", "",
              f"Machine: {m.get('cpu')}, {m.get('physical_cores')} cores / {m.get('logical_cpus')} logical, "
              f"{m.get('memory_gb', 0):.0f} GB, native bf16: {m.get('cpu_bf16')}, torch {m.get('torch')}, "
-             f"{m.get('threads')} threads, CUDA: {m.get('cuda') or 'none'}.", ""]
+             f"{m.get('threads')} threads, CUDA: {m.get('cuda') or 'none'}; load average when the "
+             f"report was written: {load_text(m.get('load_average'))}.", ""]
     for device, dev in results.get("devices", {}).items():
         mm = dev.get("matmul", {})
         lines += [f"## {device}", ""]
@@ -358,10 +442,11 @@ def render(results: dict[str, Any]) -> str:
                       f"**{prog['first_tile_s']:.2f} s**.", ""]
         mem = dev.get("memory")
         if mem:
-            lines += [f"4000x3000 RGB denoise, tile {mem['tile']} requested (0 = whole image; the "
-                      f"engine caps it to the memory budget): peak RSS "
+            lines += [f"4000x3000 RGB denoise, tile {mem['tile']} requested (0 = auto: the "
+                      f"whole image, tiled as the memory budget needs): peak RSS "
                       f"**{mem['peak_rss_mb'] / 1024:.2f} GB**, "
                       f"{mem['seconds']:.0f} s.", ""]
+        lines += app_table(dev.get("app", []))
         rows = dev.get("psnr", [])
         if rows:
             lines += ["Accuracy on Kodak24 with Gaussian noise sigma 15 (seed 0), default tiling, each "
@@ -378,6 +463,41 @@ def render(results: dict[str, Any]) -> str:
             lines.append("")
         lines += targets(dev, mm)
     return "\n".join(lines + [results.get("notes", "")]).rstrip() + "\n"
+
+
+def app_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = ["App-level timings: runs as the app makes them (auto tiles, auto precision, a 128x128 "
+           "preview at the view centre, 75% attention mask, random image), seconds from Run; "
+           "peak RSS of the whole process (network, image, results):", "",
+           "| image | network | passes | precision | tiles | first tile s | first pass painted s "
+           "| result s | peak RSS (GB) |",
+           "|---|---|---:|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['width']}x{r['height']} | {r['network']} | {r['passes']} | {r['precision']} "
+                   f"| {r['tiles']} | {r['first_tile_s']:.2f} | {r['first_pass_s']:.2f} | {r['done_s']:.2f} "
+                   f"| {r['peak_rss_mb'] / 1024:.2f} |")
+    return out + [""]
+
+
+def app_targets(rows: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for r in rows:
+        if r["network"] != "lite" or r["passes"] != 1:
+            continue
+        if (r["height"], r["width"]) == (512, 512):
+            out.append(f"- app, 512x512 lite: result after {r['done_s']:.2f} s "
+                       f"(target < {TARGET_APP_512_S} s with native bf16): "
+                       f"{verdict(r['done_s'] < TARGET_APP_512_S)}; first tile after "
+                       f"{r['first_tile_s']:.2f} s (target < {TARGET_APP_FIRST_S} s): "
+                       f"{verdict(r['first_tile_s'] < TARGET_APP_FIRST_S)}")
+        elif r["height"] * r["width"] >= 12_000_000:
+            gb = r["peak_rss_mb"] / 1024
+            out.append(f"- app, {r['width']}x{r['height']} lite: {r['done_s']:.0f} s (target < "
+                       f"{TARGET_APP_12MP_S:.0f} s): {verdict(r['done_s'] < TARGET_APP_12MP_S)}; peak RSS "
+                       f"{gb:.2f} GB (target < {TARGET_PEAK_GB:.0f} GB): {verdict(gb < TARGET_PEAK_GB)}")
+    return out
 
 
 def targets(dev: dict[str, Any], mm: dict[str, float]) -> list[str]:
@@ -407,7 +527,7 @@ def targets(dev: dict[str, Any], mm: dict[str, float]) -> list[str]:
         worst = max(abs(r["auto_db"] - r["fp32_db"]) for r in rows_p)
         out.append(f"- default (auto) precision vs fp32: worst |dPSNR| {worst:.4f} dB "
                    f"(target < {TARGET_PSNR_DB}): {verdict(worst < TARGET_PSNR_DB)}")
-    return out + [""]
+    return out + app_targets(dev.get("app", [])) + [""]
 
 
 # ----------------------------------------------------------------------------- main
@@ -415,8 +535,7 @@ def targets(dev: dict[str, Any], mm: dict[str, float]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="*", default=["matmul", "timing", "progressive", "psnr", "memory"],
-                        choices=["matmul", "timing", "progressive", "psnr", "memory"])
+    parser.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS)
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     parser.add_argument("--plain-max", type=int, default=512, help="largest size timed on the plain path")
@@ -427,10 +546,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", type=Path, nargs="+", default=WEIGHTS)
     parser.add_argument("--memory-tile", type=int, default=0)
     parser.add_argument("--first-tiles", nargs="+", type=int, default=[256, 160],
-                        help="tile sizes whose first-tile latency to measure (256: the GUI's default)")
+                        help="tile sizes whose first-tile latency to measure (the app's runs: --parts app)")
+    parser.add_argument("--app-sizes", nargs="+", default=["512", "4000x3000"], metavar="WxH",
+                        help="image sizes of the app part (512 = 512x512)")
+    parser.add_argument("--app-models", nargs="+", default=["lite", "paper"], choices=["lite", "paper"])
+    parser.add_argument("--app-passes", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--quick", action="store_true",
+                        help="check that the app part works: 192x192, lite, 1 and 2 passes")
+    parser.add_argument("--report", type=Path, default=REPORT, help="the Markdown report to write")
+    parser.add_argument("--app-child", nargs=3, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: each available)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--notes", type=Path, default=None, help="Markdown appended to the report")
+    parser.add_argument("--notes", type=Path, default=NOTES,
+                        help="Markdown appended to the report (default: benchmarks/inference_notes.md)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the parts accumulate in")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: the engine's choice, at most the physical cores)")
@@ -440,12 +568,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_child is not None:
         memory_child(args.memory_child, args.device or "cpu")
         return
+    if args.app_child is not None:
+        size, network, passes = args.app_child
+        app_child(size, network, int(passes), args.device or "cpu")
+        return
+    if args.quick:
+        args.app_sizes, args.app_models, args.app_passes = ["192"], ["lite"], [1, 2]
     configure_cpu_threads()
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["machine"] = machine()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     parts = {"matmul": part_matmul, "timing": part_timing, "progressive": part_progressive,
-             "psnr": part_psnr, "memory": part_memory}
+             "psnr": part_psnr, "memory": part_memory, "app": part_app}
     for name in devices:
         device = torch.device(name)
         dev = results.setdefault("devices", {}).setdefault(name, {})
@@ -459,9 +593,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.notes is not None:
         results["notes"] = args.notes.read_text()
         args.results.write_text(json.dumps(results, indent=1))
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(render(results))
-    print(f"wrote {REPORT.relative_to(ROOT)}")
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(render(results))
+    print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":
