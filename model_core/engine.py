@@ -1,8 +1,8 @@
 """The inference engine: tiled, multi-pass, seeded and cancellable denoising.
 
 :meth:`Engine.run` returns a generator (for GUI workers) that yields a :class:`Progress` after
-every tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass, and
-the :class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
+every tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass (and
+for the optional preview before it), and the :class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
 
 Randomness: the attention keep-maps of a tile are drawn from a ``torch.Generator`` on the
 model's device seeded from ``(seed, pass, tile index)``; the input mask (a demo option) is drawn
@@ -151,7 +151,8 @@ class Engine:
 
         Returns:
             An iterator of Progress after every tile of every pass, TileUpdate for each
-            finished tile of the first pass, and the DenoiseResult last. On CUDA out-of-memory
+            finished tile of the first pass (and for the preview first, with ``settings.preview``,
+            followed by a Progress with ``done == 0``), and the DenoiseResult last. On CUDA out-of-memory
             the run restarts with half the tile size (announced by a Progress with
             ``total == 0``).
 
