@@ -2,7 +2,8 @@
 
 :meth:`Engine.run` returns a generator (for GUI workers) that yields a :class:`Progress` after
 every tile of every pass, a :class:`TileUpdate` for each finished tile of the first pass (and
-for the optional preview before it), and the :class:`DenoiseResult` last. :meth:`Engine.denoise` drives it for scripts and the CLI.
+for the optional preview before it), and the :class:`DenoiseResult` last. :meth:`Engine.denoise`
+drives it for scripts and the CLI.
 
 Randomness: the attention keep-maps of a tile are drawn from a ``torch.Generator`` on the
 model's device seeded from ``(seed, pass, tile index)``; the input mask (a demo option) is drawn
