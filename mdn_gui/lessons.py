@@ -283,24 +283,27 @@ def _compare(m: Measurement) -> str:
     return text + _weights_note(m, ("masked", "baseline"))
 
 
+def _masked_score(m: Measurement, subject: str, name: str) -> str:
+    """``; <subject> scores X dB; the <name> output is ... its noisy input``, or nothing when the
+    masked model did not run."""
+    masked, noisy = m.psnr.get("masked"), m.psnr.get("noisy")
+    if masked is None:
+        return ""
+    return f"; {subject} scores {_db(masked)}{_versus_input(name, masked, noisy)}"
+
+
 def _keep(m: Measurement) -> str:
     if m.kept is None:
         return "Not measured here: no masked network ran."
     text = f"Here: the first Swin block of the masked model's run kept {m.kept:.1%} of the tokens"
-    masked, noisy = m.psnr.get("masked"), m.psnr.get("noisy")
-    if masked is not None:
-        text += f"; it scores {_db(masked)}{_versus_input('masked', masked, noisy)}"
-    return text + "." + _weights_note(m, ("masked",))
+    return text + _masked_score(m, "it", "masked") + "." + _weights_note(m, ("masked",))
 
 
 def _std(m: Measurement) -> str:
     if m.std_mean is None:
         return "Not measured here: the run had a single pass (nothing to compare)."
     text = f"Here: {m.passes} passes of the masked model differ by {m.std_mean:.2f} 8-bit levels on average"
-    masked, noisy = m.psnr.get("masked"), m.psnr.get("noisy")
-    if masked is not None:
-        text += f"; their mean scores {_db(masked)}{_versus_input('mean', masked, noisy)}"
-    return text + "." + _weights_note(m, ("masked",))
+    return text + _masked_score(m, "their mean", "mean") + "." + _weights_note(m, ("masked",))
 
 
 def _input(m: Measurement) -> str:
