@@ -94,6 +94,7 @@ def training_summary(card: dict) -> str | None:
     """One line on how far a model was trained, read from its card; None if the card does not say.
 
     Earlier stages (``--init`` fine-tuning) count: ``total_*`` fields win over the last stage's.
+    A last stage trained with a recipe other than the paper's (``mdn train --recipe cpu``) says so.
     """
     iterations = card.get("total_iterations", card.get("iterations"))
     patches = card.get("total_patches_seen", card.get("patches_seen"))
@@ -106,4 +107,6 @@ def training_summary(card: dict) -> str | None:
     if isinstance(patches, int | float) and not isinstance(patches, bool) and patches > 0:
         share = 100 * patches / PAPER_TRAINING_PATCHES
         text += f" ({share:.2g} % of the paper's training)"
+    if isinstance(recipe, dict) and recipe.get("recipe", "paper") != "paper":
+        text += f"; last stage with mdn's {recipe['recipe']} recipe, not the paper's"
     return text

@@ -27,6 +27,18 @@ RECIPES: dict[str, dict[str, Any]] = {
             "ema_decay": 0.995},
 }
 
+# What each recipe changes from the paper's, in words, for model cards (``departures``).
+RECIPE_DEPARTURES: dict[str, tuple[str, ...]] = {
+    "paper": (),
+    "cpu": ("a quarter of the patches are left dense (no input mask); the others get the paper's "
+            "80-90 % input mask",
+            "fine-tuned from trained weights (--init) instead of trained from scratch",
+            "learning rate 2e-4 with a 100-iteration warm-up and a cosine fall to 0 over the last "
+            "quarter of the stage (the paper: 1e-4, halved at 150k-400k of 450k iterations)",
+            "EMA decay 0.995 (the paper: 0.999)",
+            "batch 8 of 64x64 crops of CBSD432 (the paper: batch 64 on DIV2K+Flickr2K+BSD500+WED)"),
+}
+
 
 @dataclass(frozen=True)
 class TrainConfig(ConfigMixin):

@@ -311,8 +311,13 @@ def test_info_says_how_far_a_model_was_trained(tmp_path: Path, capsys: pytest.Ca
     path = save_weights(build_model(SwinIRConfig.tiny()), tmp_path / "w.safetensors", card)
     assert cli.main(["info", str(path)]) == 0
     # Every stage counts: 288k patches are 1 % of the paper's 450k x 64.
-    assert "training: tiny size, trained 1,500 iterations (1 % of the paper's training)" in (
-        capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "training: tiny size, trained 1,500 iterations (1 % of the paper's training)\n" in out
+    card["train_config"]["recipe"] = "cpu"
+    path = save_weights(build_model(SwinIRConfig.tiny()), tmp_path / "cpu.safetensors", card)
+    assert cli.main(["info", str(path)]) == 0
+    assert ("(1 % of the paper's training); last stage with mdn's cpu recipe, not the paper's"
+            in capsys.readouterr().out)
 
 
 # --------------------------------------------------------------------------- weights lookup

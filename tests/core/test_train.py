@@ -217,7 +217,7 @@ def test_train_command_exports_weights_and_card(data_dir, tmp_path):
     loaded = load_weights(out / "model.safetensors")
     assert loaded.card["iterations"] == 2 and loaded.card["train_config"]["preset"] == "baseline"
     assert "val_unseen_psnr" in (out / "log.csv").read_text()
-    assert "history" not in loaded.card
+    assert "history" not in loaded.card and "departures" not in loaded.card  # the paper's recipe
 
 
 def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
@@ -620,7 +620,9 @@ def test_validation_logs_every_unseen_noise(data_dir, tmp_path):
     assert {f"{n}_psnr" for n in noises} | {"unseen_psnr"} <= set(row)
     assert row["unseen_psnr"] == pytest.approx(np.mean([row[f"{n}_psnr"] for n in noises[1:]]),
                                                abs=2e-3)
-    assert load_weights(run / "model.safetensors").card["train_config"]["recipe"] == "cpu"
+    card = load_weights(run / "model.safetensors").card
+    assert card["train_config"]["recipe"] == "cpu"
+    assert any("dense" in line for line in card["departures"])  # the card lists the departures
 
 
 def test_curves_tables_and_figure_from_logs_and_cards(tmp_path, capsys):
