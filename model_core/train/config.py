@@ -27,17 +27,13 @@ RECIPES: dict[str, dict[str, Any]] = {
             "ema_decay": 0.995},
 }
 
-# What each recipe changes from the paper's, in words, for model cards (``departures``).
-RECIPE_DEPARTURES: dict[str, tuple[str, ...]] = {
-    "paper": (),
-    "cpu": ("a quarter of the patches are left dense (no input mask); the others get the paper's "
-            "80-90 % input mask",
-            "fine-tuned from trained weights (--init) instead of trained from scratch",
-            "learning rate 2e-4 with a 100-iteration warm-up and a cosine fall to 0 over the last "
-            "quarter of the stage (the paper: 1e-4, halved at 150k-400k of 450k iterations)",
-            "EMA decay 0.995 (the paper: 0.999)",
-            "batch 8 of 64x64 crops of CBSD432 (the paper: batch 64 on DIV2K+Flickr2K+BSD500+WED)"),
-}
+# What the cpu recipe changes from the paper's, in words, for model cards (``departures``).
+_CPU_DEPARTURES = (
+    "fine-tuned from trained weights (--init) instead of trained from scratch",
+    "learning rate 2e-4 with a 100-iteration warm-up and a cosine fall to 0 over the last quarter of "
+    "the stage (the paper: 1e-4, halved at 150k-400k of 450k iterations)",
+    "EMA decay 0.995 (the paper: 0.999)",
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +148,17 @@ class TrainConfig(ConfigMixin):
         if preset == "baseline":  # no input mask, so no patch to leave dense
             departures.pop("dense_share", None)
         return cls(preset=preset, recipe=recipe, **{**masks, **departures, **changes})
+
+    def departures(self) -> list[str]:
+        """What this run's recipe changes from the paper's, in words (empty for the paper's)."""
+        if self.recipe == "paper":
+            return []
+        lines = [*_CPU_DEPARTURES, f"batch {self.batch} of {self.patch}x{self.patch} crops (the paper: "
+                 "batch 64 of 64x64 crops of DIV2K+Flickr2K+BSD500+WED)"]
+        if self.dense_share:
+            lines.insert(0, f"{self.dense_share:.0%} of the patches are left dense (no input mask); "
+                            "the others get the paper's input mask")
+        return lines
 
     def model_config(self) -> SwinIRConfig:
         """Architecture for ``model_size``."""

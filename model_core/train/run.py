@@ -21,7 +21,7 @@ from model_core.metrics import psnr
 from model_core.network import MaskedSwinIR
 from model_core.network.checkpoint import save_weights
 from model_core.noise import NoiseSpec, apply_noise
-from model_core.train.config import RECIPE_DEPARTURES, TrainConfig
+from model_core.train.config import TrainConfig
 from model_core.train.data import PatchDataset, list_images
 from model_core.train.loop import (
     CKPT_NAME,
@@ -320,8 +320,8 @@ def _card(state: TrainState, cfg: TrainConfig, device: torch.device, precision: 
         "precision": precision, "wall_time_s": round(state.elapsed, 1),
         "paper_budget": "450k iterations x batch 64 on DIV2K+Flickr2K+BSD500+WED",
     }
-    if RECIPE_DEPARTURES[cfg.recipe]:
-        card["departures"] = list(RECIPE_DEPARTURES[cfg.recipe])
+    if cfg.departures():
+        card["departures"] = cfg.departures()
     if state.history:  # fine-tuned from earlier weights: their stages, then the totals
         card["history"] = state.history
         card.update(budget_totals(lineage(card)))

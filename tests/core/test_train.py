@@ -598,6 +598,8 @@ def test_cpu_recipe_is_a_named_departure_for_masked_and_baseline():
     assert (masked.input_mask, masked.attn_mask_ratio) == (paper.input_mask, paper.attn_mask_ratio)
     differ = {k for k, v in masked.to_dict().items() if baseline.to_dict()[k] != v}
     assert differ == {"preset", "input_mask", "attn_mask_ratio", "dense_share"}
+    assert paper.departures() == [] and "25% of the patches are left dense" in masked.departures()[0]
+    assert not any("dense" in line for line in baseline.departures()) and baseline.departures()
     with pytest.raises(ValueError, match="dense_share needs an input mask"):
         TrainConfig.preset_config("baseline", dense_share=0.25)
     with pytest.raises(ValueError, match="recipe"):
