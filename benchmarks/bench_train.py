@@ -33,6 +33,7 @@ from model_core.train.config import TrainConfig  # noqa: E402
 from model_core.train.loop import new_state, step_generator, train_step  # noqa: E402
 
 REPORT = ROOT / "docs" / "TRAINING_SPEED.md"
+NOTES = ROOT / "benchmarks" / "train_notes.md"
 
 
 def time_steps(cfg: TrainConfig, device: torch.device, precision: str, warm_up: int,
@@ -108,8 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="list the slowest operators of each size")
-    parser.add_argument("--notes", type=Path, default=None, metavar="FILE",
-                        help="Markdown file appended to the report")
+    parser.add_argument("--notes", type=Path, default=NOTES, metavar="FILE",
+                        help="Markdown file appended to the report (default: benchmarks/train_notes.md, "
+                             "the report's hand-written part)")
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs/ alone")
     return parser
 
