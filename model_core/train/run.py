@@ -20,11 +20,13 @@ from model_core.imageio import ImageReadError, read_image
 from model_core.metrics import psnr
 from model_core.network import MaskedSwinIR
 from model_core.network.checkpoint import save_weights
-from model_core.noise import NoiseSpec, apply_noise
+from model_core.noise import apply_noise
 from model_core.train.config import TrainConfig
 from model_core.train.data import PatchDataset, list_images
 from model_core.train.loop import (
     CKPT_NAME,
+    VAL_SEEN,
+    VAL_UNSEEN,
     CsvLog,
     TrainState,
     batches,
@@ -37,15 +39,12 @@ from model_core.train.loop import (
     save_checkpoint,
     step_generator,
     train_step,
+    val_column,
     warm_start,
 )
 from model_core.train.signals import StopRequest
 
 LOG = logging.getLogger(__name__)
-VAL_SEEN = NoiseSpec("gaussian", 15)
-# The unseen noises of validation, at the levels the paper's figure and docs/RESULTS.md feature.
-VAL_UNSEEN = tuple(NoiseSpec.parse(t) for t in ("poisson:2.5", "speckle:0.024", "mixture:2",
-                                               "correlated:50"))
 # What a run writes in its folder; a new run replaces none of them unless asked to.
 RUN_FILES = (CKPT_NAME, "model.safetensors")
 
@@ -103,11 +102,6 @@ def load_validation_images(val_dir: Path, cfg: TrainConfig) -> list[np.ndarray]:
         raise ValueError(f"{val_dir}: no usable validation image (unreadable, or under "
                          f"{window} px)")
     return images
-
-
-def val_column(spec: NoiseSpec) -> str:
-    """The ``log.csv`` column of one validation noise, e.g. ``val_poisson2.5_psnr``."""
-    return f"val_{spec.kind}{spec.level:g}_psnr"
 
 
 @torch.no_grad()
@@ -320,8 +314,9 @@ def _card(state: TrainState, cfg: TrainConfig, device: torch.device, precision: 
         "precision": precision, "wall_time_s": round(state.elapsed, 1),
         "paper_budget": "450k iterations x batch 64 on DIV2K+Flickr2K+BSD500+WED",
     }
-    if cfg.departures():
-        card["departures"] = cfg.departures()
+    departures = cfg.departures()
+    if departures:
+        card["departures"] = departures
     if state.history:  # fine-tuned from earlier weights: their stages, then the totals
         card["history"] = state.history
         card.update(budget_totals(lineage(card)))
