@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QWidget
 
 from mdn_gui.controllers.progress import SHOW_AFTER_SECONDS, RunClock
+from mdn_gui.views.busy import label_and_bar
 
 STEPS = 1000  # resolution of the bar
 TICK_MS = 250  # how often the time left counts down
@@ -24,15 +25,7 @@ class RunProgress(QWidget):
     def __init__(self, clock: RunClock, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._clock = clock
-        self.label = QLabel(self)
-        self.bar = QProgressBar(self)
-        self.bar.setRange(0, STEPS)
-        self.bar.setMaximumWidth(140)
-        self.bar.setTextVisible(False)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 0, 8, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
+        self.label, self.bar = label_and_bar(self, maximum=STEPS, width=140)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self.refresh)
