@@ -243,3 +243,17 @@ def test_saved_weights_are_readable_by_others(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
     assert path.with_suffix(".json").stat().st_mode & 0o777 == 0o644
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_training_under_autocast_keeps_the_residual_stream_in_fp32(tiny_model):
+    seen = []
+    tiny_model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
+    x = torch.rand(1, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = tiny_model(x, attn_mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            tiny_model(x)
+    out.float().mean().backward()
+    assert seen[0] == torch.float32  # training: fp32 residuals, bf16 products
+    assert seen[1] == torch.bfloat16  # inference keeps the halved-memory bf16 stream
+    assert tiny_model.conv_first.weight.grad is not None
