@@ -72,6 +72,7 @@ class ImageCanvas(QWidget):
         self._moved = False
         self._colorbar: tuple[QImage, str, str, str] | None = None
         self._hint = ""
+        self._covered = 0
 
     # ------------------------------------------------------------------ public state
 
@@ -129,6 +130,13 @@ class ImageCanvas(QWidget):
         """Text shown when there is nothing to paint."""
         self._hint = text
         self.update()
+
+    def set_covered(self, height: int) -> None:
+        """Keep the corner labels below the top ``height`` pixels (a banner floats there)."""
+        height = max(int(height), 0)
+        if height != self._covered:
+            self._covered = height
+            self.update()
 
     def flip(self) -> None:
         """Toggle mode: show the other image."""
@@ -279,6 +287,7 @@ class ImageCanvas(QWidget):
         """The corner labels of the current mode as (text, box), elided to fit their room.
 
         In split mode A and B share one viewport: each gets half, so they never overlap.
+        They sit below the strip a banner covers (:meth:`set_covered`), never under it.
         """
         vps, (a, b) = self.viewports(), self._labels
         if self._mode == "side":
@@ -295,7 +304,7 @@ class ImageCanvas(QWidget):
             fitted = fit_label(metrics, text, max(int(room) - 28, 0))
             w, h = metrics.horizontalAdvance(fitted) + 12, metrics.height() + 6
             x = vp.left() + 8 if left else vp.right() - w - 8
-            boxes.append((fitted, QRectF(x, vp.top() + 8, w, h)))
+            boxes.append((fitted, QRectF(x, max(vp.top(), self._covered) + 8, w, h)))
         return boxes
 
     def _label_font(self) -> QFont:

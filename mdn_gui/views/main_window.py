@@ -77,6 +77,7 @@ class MainWindow(SavingMixin, QMainWindow):
         self.compare = CompareView(self.doc, self.session_view, self, renderer=renderer)
         self.setCentralWidget(self.compare)
         self.banner = Banner(self.compare.canvas)  # floats over the image: never pushes it down
+        self.banner.covered.connect(self.compare.canvas.set_covered)  # nor hides the A/B labels
         self._build_docks()
         self.tour = Tour(self)
         self.actions_ = WindowActions(self)

@@ -111,9 +111,14 @@ class Banner(QWidget):
     """A dismissible message strip floating over the top edge of its parent (never blocks).
 
     It is not in a layout: a strip that appeared in the layout pushed the image down, and
-    every message moved what the user was looking at.
+    every message moved what the user was looking at. What the parent draws at its top
+    edge (the canvas's A/B labels) follows ``covered`` instead.
+
+    Signals:
+        covered (height): pixels of the parent's top edge under the strip, 0 once hidden.
     """
 
+    covered = Signal(int)
     STYLES = {True: "#8a1c1c", False: "#1f4e79"}
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -155,6 +160,14 @@ class Banner(QWidget):
             # The label wraps: its plain size hint is that of a narrow, tall strip.
             height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
             self.setGeometry(0, 0, width, height if height > 0 else self.sizeHint().height())
+        self._report()
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802 (Qt override: show, hide, dismiss)
+        super().setVisible(visible)
+        self._report()
+
+    def _report(self) -> None:
+        self.covered.emit(0 if self.isHidden() else self.height())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint, QRect, QRectF, Qt
+from PySide6.QtWidgets import QToolButton
 
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import SessionController
@@ -14,6 +16,7 @@ from mdn_gui.plots.sweep_plot import SweepPlot
 from mdn_gui.views.canvas import ImageCanvas
 from mdn_gui.views.convert import colorbar_qimage, to_qimage
 from mdn_gui.views.main_window import MainWindow
+from mdn_gui.views.tour import WELCOME
 
 TIMEOUT = 30_000
 
@@ -139,6 +142,32 @@ def test_an_error_banner_floats_over_the_image_instead_of_pushing_it_down(qtbot,
     qtbot.wait(10)
     assert window.banner.isVisible() and canvas.geometry() == before
     assert window.banner.width() == canvas.width()
+
+
+@pytest.mark.parametrize("error", [False, True], ids=["notice", "error"])
+def test_a_banner_never_hides_the_side_labels(qtbot, window: MainWindow, error: bool) -> None:
+    """The first-launch welcome floated over the split view's A and B labels: which side was which?"""
+    canvas, banner = window.compare.canvas, window.banner
+    tops = [box.top() for _, box in canvas.label_boxes()]
+    banner.show_message(WELCOME, error=error)
+    for width in (1400, 1000):  # the narrower window wraps the text onto more lines
+        window.resize(width, 900)
+        for mode in ("split", "side", "toggle", "diff"):
+            window.doc.update_view(mode=mode)
+            qtbot.wait(10)
+            strip = QRectF(QRect(banner.mapTo(canvas, QPoint(0, 0)), banner.size()))
+            assert banner.isVisible() and strip.height() > 0
+            boxes = canvas.label_boxes()
+            assert boxes, (width, mode)
+            for text, box in boxes:
+                assert not box.intersects(strip), (width, mode, text)
+                assert QRectF(canvas.rect()).contains(box), (width, mode, text)
+    window.resize(1400, 900)
+    window.doc.update_view(mode="split")
+    qtbot.mouseClick(banner.findChild(QToolButton), Qt.MouseButton.LeftButton)  # dismissed
+    qtbot.wait(10)
+    assert not banner.isVisible()
+    assert [box.top() for _, box in canvas.label_boxes()] == tops  # back in the corner
 
 
 def test_difference_reference_appears_only_in_diff_mode_and_keeps_its_room(qtbot, window: MainWindow) -> None:
