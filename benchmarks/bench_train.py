@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_inference import forward_flops, machine, syncer  # noqa: E402
 from model_core.device import configure_cpu_threads, resolve_precision  # noqa: E402
-from model_core.train.config import TrainConfig  # noqa: E402
+from model_core.train.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from model_core.train.loop import new_state, step_generator, train_step  # noqa: E402
 
 REPORT = ROOT / "docs" / "TRAINING_SPEED.md"
@@ -98,7 +98,7 @@ def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], inf
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["paper", "lite"], choices=["paper", "lite", "tiny"])
+    parser.add_argument("--sizes", nargs="+", default=["paper", "lite"], choices=tuple(MODEL_SIZES))
     parser.add_argument("--presets", nargs="+", default=["masked", "baseline"],
                         choices=["masked", "baseline"])
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=["fp32", "bf16", "auto"])

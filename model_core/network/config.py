@@ -32,7 +32,7 @@ class SwinIRConfig(ConfigMixin):
     """Architecture of a (masked-training) SwinIR denoiser.
 
     The defaults are the paper's published configuration. Smaller variants are
-    the same code with other numbers (see :meth:`lite`). Every size is checked
+    the same code with other numbers (see :meth:`lite` and :meth:`small`). Every size is checked
     against bounds far above the paper's (embed_dim <= 1024, at most 16 groups of
     at most 64 blocks, window_size <= 64, mlp_ratio in (0, 16]), so a config read
     from a file cannot make a loader allocate an absurd model.
@@ -123,6 +123,11 @@ class SwinIRConfig(ConfigMixin):
     def lite(cls) -> SwinIRConfig:
         """A smaller variant for CPU-only training: embed 48, 4 groups of 4 blocks."""
         return cls(embed_dim=48, depths=(4, 4, 4, 4), num_heads=(6, 6, 6, 6))
+
+    @classmethod
+    def small(cls) -> SwinIRConfig:
+        """Half the lite variant's depth, for short CPU budgets: embed 48, 4 groups of 2 blocks."""
+        return cls(embed_dim=48, depths=(2, 2, 2, 2), num_heads=(6, 6, 6, 6))
 
     @classmethod
     def tiny(cls) -> SwinIRConfig:

@@ -59,6 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dense-share", type=float,
                         help="share of a masked run's patches left without input mask (default 0, "
                              "the paper; the cpu recipe's 0.25)")
+    parser.add_argument("--dense-final", type=float,
+                        help="dense share at the last iteration: the share moves linearly from "
+                             "--dense-share to it over the run (default: constant)")
+    parser.add_argument("--mask-ramp", type=float,
+                        help="share of the iterations over which each patch's input-mask ratio "
+                             "rises from --mask-ramp-start to the paper's 80-90%% (default 0: none)")
+    parser.add_argument("--mask-ramp-start", type=float,
+                        help="input-mask ratio of every masked patch at iteration 0 of --mask-ramp "
+                             "(default 0.5)")
     parser.add_argument("--ema", type=float, dest="ema_decay", help="EMA decay (default 0.999)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="default: auto")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
@@ -69,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
     parser.add_argument("--init", help="warm-start from weights: masked, baseline (shipped), a weights "
-                                       "file or another run's last.ckpt")
+                                       "file or another run's last.ckpt; none: from scratch (default)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/last.ckpt exactly; options not given are the run's")
     parser.add_argument("--overwrite", action="store_true",
@@ -78,12 +87,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "cosine_tail", "dense_share",
-           "ema_decay", "precision", "checkpoint_every", "val_every", "val_limit", "workers", "seed")
+           "dense_final", "mask_ramp", "mask_ramp_start", "ema_decay", "precision", "checkpoint_every",
+           "val_every", "val_limit", "workers", "seed")
 
 
 # Options that change the samples, noise, masks or steps of the iterations still to come: a
 # resumed run given other values than it started with does not continue the same run.
 _EXACT_FIELDS = ("patch", "batch", "lr", "dense_share", "ema_decay", "precision", "seed")
+# Recipe knobs a resumed run must keep, like its preset, size and recipe: changed, the run would
+# be another arm of a recipe comparison, not this one continued.
+_FIXED_FIELDS = ("dense_final", "mask_ramp", "mask_ramp_start")
 
 
 def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None) -> TrainConfig:
@@ -99,12 +112,23 @@ def config_from_args(args: argparse.Namespace, saved: TrainConfig | None = None)
                          f"recipe {saved.recipe}, not {given[0]}/{given[1]}, recipe {given[2]} "
                          "(--preset, --size, --recipe)")
     cfg = dataclasses.replace(saved, **changes)
+    fixed = [_option(k, getattr(saved, k)) for k in _FIXED_FIELDS if getattr(cfg, k) != getattr(saved, k)]
+    if fixed:
+        raise ValueError(f"{args.out / CKPT_NAME}: the run has {', '.join(fixed)}; a resumed run keeps "
+                         "its --dense-final, --mask-ramp and --mask-ramp-start (start a new run to "
+                         "change them)")
     changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (was {getattr(saved, k)})"
                for k in _EXACT_FIELDS if getattr(cfg, k) != getattr(saved, k)]
     if changed:
         LOG.warning("resuming with %s: the run will not continue as it would have",
                     ", ".join(changed))
     return cfg
+
+
+def _option(field: str, value: object) -> str:
+    """``--mask-ramp 0.3``, or ``no --dense-final`` for None."""
+    flag = "--" + field.replace("_", "-")
+    return f"no {flag}" if value is None else f"{flag} {value}"
 
 
 def run_paths(args: argparse.Namespace, sources: dict[str, str | None]) -> RunPaths:
@@ -147,10 +171,11 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.out / CKPT_NAME
     saved, sources = checkpoint_run(checkpoint) if args.resume and checkpoint.is_file() else (None, {})
     cfg = config_from_args(args, saved)
-    if args.resume and args.init:
+    init = None if args.init is None or args.init.lower() == "none" else args.init
+    if args.resume and init:
         raise ValueError("--resume and --init exclude each other")
     paths = run_paths(args, sources)
-    out, state = train(cfg, paths, device_name=args.device, init=args.init, resume=args.resume,
+    out, state = train(cfg, paths, device_name=args.device, init=init, resume=args.resume,
                        overwrite=args.overwrite, progress=not args.no_progress)
     main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun starts one process per rank
     if main_process:

@@ -9,7 +9,8 @@ from typing import Any
 from model_core.configs import ConfigMixin
 from model_core.network import SwinIRConfig
 
-MODEL_SIZES = {"paper": SwinIRConfig.paper, "lite": SwinIRConfig.lite, "tiny": SwinIRConfig.tiny}
+MODEL_SIZES = {"paper": SwinIRConfig.paper, "lite": SwinIRConfig.lite, "small": SwinIRConfig.small,
+               "tiny": SwinIRConfig.tiny}
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 DEFAULT_TRAIN_DIR = _SHARED / "train" / "CBSD432"
 DEFAULT_VAL_DIR = _SHARED / "val" / "Kodak24"
@@ -44,7 +45,7 @@ class TrainConfig(ConfigMixin):
 
     Attributes:
         preset: ``"masked"`` or ``"baseline"``.
-        model_size: ``"paper"``, ``"lite"`` or ``"tiny"`` (tests).
+        model_size: ``"paper"``, ``"lite"``, ``"small"`` or ``"tiny"`` (tests).
         patch: Side of the random training crops.
         batch: Patches per iteration (per process under DDP).
         sigma: Gaussian noise level of training, on 0-255.
@@ -61,7 +62,16 @@ class TrainConfig(ConfigMixin):
         recipe: ``"paper"`` (the official recipe) or ``"cpu"`` (mdn's departure for CPU
             budgets, see :data:`RECIPES`); only a name carried into checkpoints and cards.
         dense_share: Share of the patches of a masked run that are left dense, with no input
-            mask (0 = the paper: every patch is input-masked).
+            mask (0 = the paper: every patch is input-masked); the share at iteration 0 when
+            ``dense_final`` is set.
+        dense_final: Dense share at the last iteration: the share moves linearly from
+            ``dense_share`` to it over the run's ``iterations`` (None = constant ``dense_share``).
+        mask_ramp: Share of the run's iterations over which the input mask ramps up: each
+            patch's drop ratio ``r``, drawn from ``input_mask``, becomes
+            ``mask_ramp_start + (r - mask_ramp_start) * t``, with ``t`` rising linearly from 0
+            at iteration 0 to 1 at the end of the ramp (0 = no ramp, the paper's ratios
+            throughout). The attention mask is never ramped.
+        mask_ramp_start: Input-mask drop ratio of every masked patch at iteration 0 of a ramp.
         ema_decay: Decay of the exponential moving average of the weights.
         iterations: Total iterations.
         checkpoint_every: Iterations between checkpoints.
@@ -87,6 +97,9 @@ class TrainConfig(ConfigMixin):
     cosine_tail: float = 0.0
     recipe: str = "paper"
     dense_share: float = 0.0
+    dense_final: float | None = None
+    mask_ramp: float = 0.0
+    mask_ramp_start: float = 0.5
     ema_decay: float = 0.999
     iterations: int = 450_000
     checkpoint_every: int = 500
@@ -118,6 +131,7 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"dense_share must be in [0, 1], not {self.dense_share}")
         if self.dense_share and self.input_mask is None:
             raise ValueError("dense_share needs an input mask (the baseline has none)")
+        self._check_schedules()
         if self.warmup < 0:
             raise ValueError("warmup must be >= 0")
         if self.batch < 1 or self.patch < 8 or self.iterations < 1:
@@ -134,6 +148,34 @@ class TrainConfig(ConfigMixin):
             raise ValueError("val_every, val_crop, seed and workers must be >= 0")
         if self.sigma <= 0:
             raise ValueError("sigma must be positive")
+
+    def _check_schedules(self) -> None:
+        """Checks of the dense-share and input-mask schedules."""
+        if self.dense_final is not None and not 0 <= self.dense_final <= 1:
+            raise ValueError(f"dense_final must be in [0, 1], not {self.dense_final}")
+        if not 0 <= self.mask_ramp <= 1:
+            raise ValueError(f"mask_ramp must be in [0, 1], not {self.mask_ramp}")
+        if not 0 <= self.mask_ramp_start < 1:
+            raise ValueError(f"mask_ramp_start must be in [0, 1), not {self.mask_ramp_start}")
+        if self.input_mask is None and (self.dense_final is not None or self.mask_ramp):
+            raise ValueError("dense_final and mask_ramp need an input mask (the baseline has none)")
+
+    def dense_share_at(self, iteration: int) -> float:
+        """Share of the patches left dense at ``iteration`` (0-based): ``dense_share``, or
+        under ``dense_final`` the straight line from it at 0 to ``dense_final`` at the last
+        iteration (``iterations - 1``)."""
+        if self.dense_final is None:
+            return self.dense_share
+        t = min(1.0, max(0, iteration) / max(1, self.iterations - 1))
+        return self.dense_share + (self.dense_final - self.dense_share) * t
+
+    def mask_ramp_at(self, iteration: int) -> float:
+        """How far the input-mask ramp is at ``iteration``: 0 at its start, 1 from its end on
+        (and always 1 without a ramp)."""
+        length = self.mask_ramp * self.iterations
+        if length <= 0 or iteration >= length:
+            return 1.0
+        return max(0, iteration) / length
 
     @classmethod
     def preset_config(cls, preset: str, recipe: str = "paper", **changes: Any) -> TrainConfig:
@@ -153,9 +195,30 @@ class TrainConfig(ConfigMixin):
             return []
         lines = [*_CPU_DEPARTURES, f"batch {self.batch} of {self.patch}x{self.patch} crops (the paper: "
                  "batch 64 of 64x64 crops of DIV2K+Flickr2K+BSD500+WED)"]
-        if self.dense_share:
-            lines.insert(0, f"{self.dense_share:.0%} of the patches are left dense (no input mask); "
-                            "the others get the paper's input mask")
+        lines[:0] = self._schedule_departures()
+        if self.model_size == "small":
+            small, paper = SwinIRConfig.small(), SwinIRConfig.paper()
+            lines.insert(0, f"small model: embed {small.embed_dim}, {len(small.depths)} groups of "
+                            f"{small.depths[0]} blocks (the paper: embed {paper.embed_dim}, "
+                            f"{len(paper.depths)} groups of {paper.depths[0]})")
+        return lines
+
+    def _schedule_departures(self) -> list[str]:
+        """The dense share and the input-mask ramp in words (nothing where they are the paper's)."""
+        lines: list[str] = []
+        final = self.dense_share if self.dense_final is None else self.dense_final
+        if final != self.dense_share:
+            way = "falls" if final < self.dense_share else "rises"
+            lines.append(f"the dense share (patches left without input mask; the others get the "
+                         f"paper's input mask) {way} from {self.dense_share:.0%} to {final:.0%} "
+                         "over the stage")
+        elif self.dense_share:
+            lines.append(f"{self.dense_share:.0%} of the patches are left dense (no input mask); "
+                         "the others get the paper's input mask")
+        if self.mask_ramp and self.input_mask is not None:
+            low, high = (round(v * 100) for v in self.input_mask)
+            lines.append(f"input-mask curriculum: {self.mask_ramp_start:.0%} moving to the paper's "
+                         f"{low}-{high}% over the first {self.mask_ramp:.0%} of the stage")
         return lines
 
     def model_config(self) -> SwinIRConfig:

@@ -220,12 +220,20 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.history = json.loads(payload.get("history", "[]"))
 
 
-def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor:
+def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator, iteration: int = 0) -> Tensor:
     """Noisy (and, for the masked preset, input-masked) network inputs for a clean batch.
 
     The noisy patch is clipped to [0, 1] before the input mask, as in the official pipeline
-    (and as every test image is). Under ``dense_share`` the first patches of the batch, a
-    share of it in expectation (stochastic rounding), keep every pixel.
+    (and as every test image is). Under a dense share the first patches of the batch, its
+    share at ``iteration`` in expectation (stochastic rounding), keep every pixel; under
+    ``mask_ramp`` the drawn drop ratios move towards ``mask_ramp_start`` early in the run.
+    The draws from ``gen`` are the same whatever ``iteration``.
+
+    Args:
+        clean: Clean patches (B, 3, H, W) in [0, 1].
+        cfg: The run's configuration.
+        gen: Randomness of this iteration (:func:`step_generator`).
+        iteration: The run's iteration (0-based), for the dense-share and mask schedules.
     """
     noise = torch.randn(clean.shape, generator=gen, device=clean.device) * (cfg.sigma / 255)
     noisy = (clean + noise).clamp_(0, 1)
@@ -234,9 +242,12 @@ def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor
     b = clean.shape[0]
     low, high = (round(v * 100) for v in cfg.input_mask)
     ratios = torch.randint(low, high + 1, (b,), generator=gen, device=clean.device).float() / 100
-    if cfg.dense_share:
+    ramp = cfg.mask_ramp_at(iteration)
+    if ramp < 1:
+        ratios = cfg.mask_ramp_start + (ratios - cfg.mask_ramp_start) * ramp
+    if cfg.dense_share or cfg.dense_final:  # drawn whenever the run has a dense share
         jitter = float(torch.rand((), generator=gen, device=clean.device))
-        dense = min(b, int(cfg.dense_share * b + jitter))
+        dense = min(b, int(cfg.dense_share_at(iteration) * b + jitter))
         ratios[:dense] = 0
     masked, _ = apply_input_mask(noisy, ratios, gen)
     return masked
@@ -251,8 +262,8 @@ def step_generator(cfg: TrainConfig, iteration: int, rank: int, device: torch.de
 
 def train_step(state: TrainState, net: torch.nn.Module, clean: Tensor, cfg: TrainConfig,
                gen: torch.Generator, precision: str) -> float:
-    """One optimisation step; returns the L1 loss."""
-    inputs = make_inputs(clean, cfg, gen)
+    """One optimisation step at ``state.iteration``; returns the L1 loss."""
+    inputs = make_inputs(clean, cfg, gen, state.iteration)
     with autocast_context(clean.device, precision):
         out = net(inputs, attn_mask_ratio=cfg.attn_mask_ratio, generator=gen)
     loss = F.l1_loss(out.float(), clean)
