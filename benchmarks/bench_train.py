@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_inference import forward_flops, machine, syncer  # noqa: E402
+from benchmarks.bench_inference import forward_flops, machine, matmul_gflops, syncer  # noqa: E402
 from model_core.device import configure_cpu_threads, resolve_precision  # noqa: E402
 from model_core.train.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from model_core.train.loop import new_state, step_generator, train_step  # noqa: E402
@@ -70,8 +70,14 @@ def top_operators(state: Any, cfg: TrainConfig, device: torch.device, precision:
     return [{"op": e.key, "share": getattr(e, attr) / total, "calls": e.count} for e in ranked]
 
 
+def matmul_rates(device: torch.device, precisions: set[str]) -> dict[str, float]:
+    """The machine's best 2048^3 matrix-product rate (GFLOP/s) in each precision timed."""
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    return {p: matmul_gflops(device, dtypes[p]) for p in sorted(precisions)}
+
+
 def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], info: dict[str, Any],
-           notes: str) -> str:
+           notes: str, rates: dict[str, float]) -> str:
     """The Markdown report: the timing table, the operator tables, then ``notes``."""
     lines = ["# Training-step speed", "",
              "Written by `python -m benchmarks.bench_train` (do not edit by hand; rerun it).", "",
@@ -80,13 +86,17 @@ def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], inf
              f"CUDA: {info['cuda'] or 'none'}.", "",
              "One step = noise and masks drawn, forward, L1 loss, backward, Adam, EMA update. "
              "Median of the timed steps; GFLOP/s counts the forward pass's matrix products and "
-             "convolutions three times (forward, and two products per layer backward).", "",
-             "| device | size | preset | precision | batch x patch | s/step | patches/s | GFLOP/s |",
-             "|---|---|---|---|---|---:|---:|---:|"]
+             "convolutions three times (forward, and two products per layer backward). \"of matmul\" "
+             "is that rate's share of the machine's best matrix-product rate in the same precision, "
+             "measured in the same run (2048^3: "
+             + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in rates.items()) + "): the figure that "
+             "carries across machines.", "",
+             "| device | size | preset | precision | batch x patch | s/step | patches/s | GFLOP/s | of matmul |",
+             "|---|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['device']} | {r['size']} | {r['preset']} | {r['precision']} | "
                      f"{r['batch']} x {r['patch']} | {r['seconds']:.3f} | {r['batch'] / r['seconds']:.1f} | "
-                     f"{r['gflops']:.1f} |")
+                     f"{r['gflops']:.1f} | {r['gflops'] / rates[r['precision']]:.0%} |")
     for key, table in ops.items():
         lines += ["", f"Where one step's time goes ({key}), by operator self time:", "",
                   "| operator | share | calls |", "|---|---:|---:|"]
@@ -128,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_cpu_threads()
     device = torch.device(args.device)
     rows, ops = [], {}
+    rates = matmul_rates(device, {resolve_precision(p, device) for p in args.precisions})
+    print("matmul rate: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in rates.items()), flush=True)
     for size in args.sizes:
         for preset in args.presets:
             for asked in args.precisions:
@@ -150,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {o['share']:6.1%}  {o['calls']:5d}  {o['op']}")
     if args.no_report:
         return
-    REPORT.write_text(render(rows, ops, machine(), notes))
+    REPORT.write_text(render(rows, ops, machine(), notes, rates))
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 

@@ -10,12 +10,14 @@ from benchmarks import bench_train  # the repository root is on sys.path under `
 def test_bench_train_times_a_tiny_step_and_renders_a_report(capsys: pytest.CaptureFixture[str]) -> None:
     bench_train.main(["--sizes", "tiny", "--presets", "masked", "--precisions", "fp32", "--batch", "1",
                       "--patch", "16", "--warm-up", "0", "--steps", "1", "--no-report"])
-    assert "tiny  masked   fp32:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tiny  masked   fp32:" in out and "matmul rate: fp32 " in out
     row = {"device": "cpu", "size": "tiny", "preset": "masked", "precision": "fp32", "batch": 1,
            "patch": 16, "seconds": 0.5, "gflops": 1.0}
     ops = {"tiny, masked, fp32": [{"op": "aten::bmm", "share": 0.25, "calls": 3}]}
     info = {"cpu": "x", "physical_cores": 2, "logical_cpus": 2, "cpu_bf16": False, "torch": "t",
             "threads": 2, "cuda": None}
-    report = bench_train.render([row], ops, info, "notes here")
-    assert "| cpu | tiny | masked | fp32 | 1 x 16 | 0.500 | 2.0 | 1.0 |" in report
+    report = bench_train.render([row], ops, info, "notes here", {"fp32": 4.0})
+    assert "| cpu | tiny | masked | fp32 | 1 x 16 | 0.500 | 2.0 | 1.0 | 25% |" in report
+    assert "fp32 4 GFLOP/s" in report
     assert "| `aten::bmm` | 25% | 3 |" in report and report.rstrip().endswith("notes here")
