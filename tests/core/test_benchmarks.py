@@ -21,3 +21,16 @@ def test_bench_train_times_a_tiny_step_and_renders_a_report(capsys: pytest.Captu
     assert "| cpu | tiny | masked | fp32 | 1 x 16 | 0.500 | 2.0 | 1.0 | 25% |" in report
     assert "fp32 4 GFLOP/s" in report
     assert "| `aten::bmm` | 25% | 3 |" in report and report.rstrip().endswith("notes here")
+
+
+def test_app_rows_of_another_run_are_kept_unless_measured_again() -> None:
+    from benchmarks import bench_inference
+
+    def row(network: str, side: int, passes: int, done: float) -> dict[str, object]:
+        return {"network": network, "height": side, "width": side, "passes": passes, "done_s": done}
+
+    old = [row("lite", 4000, 8, 900.0), row("lite", 512, 1, 2.2)]
+    new = [row("paper", 512, 1, 4.1), row("lite", 512, 1, 2.0)]
+    merged = bench_inference.merge_app_rows(old, new)
+    assert [(r["network"], r["width"], r["passes"], r["done_s"]) for r in merged] == [
+        ("lite", 512, 1, 2.0), ("paper", 512, 1, 4.1), ("lite", 4000, 8, 900.0)]
