@@ -3,9 +3,12 @@
 ``python -m model_core.train.curves --run masked=runs/c1-masked --run baseline=runs/c1-baseline
 --markdown curves.md --plot curves.png``
 
-Each run is a ``mdn train`` folder (its ``log.csv``) or a weights file whose model card carries a
-``validation`` table (``publish`` puts it there), so the curves of a stage stay readable after its
-run folder is gone.
+Each run is a ``mdn train`` folder, a copy of its ``log.csv``, or a weights file whose model card
+carries a ``validation`` table (``publish`` puts it there), so the curves of a stage stay readable
+after its run folder is gone. Stages of a campaign chain with ``+``: ``--run
+masked=docs/results/campaign/c1-masked.csv+runs/c2-masked`` counts each stage's iterations on from
+the last validated iteration of the stage before (a stage validates at its end), and the figure
+marks where each stage starts.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def read_curve(source: Path) -> list[dict[str, Any]]:
     """
     if source.is_dir():
         rows = validation_table(source / "log.csv")
+    elif source.is_file() and source.suffix.lower() == ".csv":
+        rows = validation_table(source)
     elif source.is_file():
         from model_core.network.checkpoint import load_weights
 
@@ -44,6 +49,22 @@ def read_curve(source: Path) -> list[dict[str, Any]]:
     if not rows:
         raise ValueError(f"{source}: no validation rows (was the run validated? --val-every)")
     return rows
+
+
+def read_stages(spec: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows of ``PATH[+PATH...]``, later stages' iterations counted on from the earlier ones.
+
+    Returns:
+        (rows, the iteration at which each stage after the first starts).
+    """
+    rows: list[dict[str, Any]] = []
+    starts: list[int] = []
+    for i, part in enumerate(spec.split("+")):
+        offset = rows[-1]["iteration"] if rows else 0
+        if i:
+            starts.append(offset)
+        rows += [{**r, "iteration": r["iteration"] + offset} for r in read_curve(Path(part))]
+    return rows, starts
 
 
 def markdown(curves: dict[str, list[dict[str, Any]]]) -> str:
@@ -60,8 +81,9 @@ def markdown(curves: dict[str, list[dict[str, Any]]]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def plot_png(curves: dict[str, list[dict[str, Any]]], title: str) -> bytes:
-    """PSNR against iteration, one panel per noise, one line per run (PNG bytes)."""
+def plot_png(curves: dict[str, list[dict[str, Any]]], title: str, starts: Sequence[int] = ()) -> bytes:
+    """PSNR against iteration, one panel per noise, one line per run, a dotted line where each
+    chained stage starts (PNG bytes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,6 +96,8 @@ def plot_png(curves: dict[str, list[dict[str, Any]]], title: str) -> bytes:
             points = [(r["iteration"], r[f"{key}_psnr"]) for r in rows if f"{key}_psnr" in r]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+        for start in starts:
+            ax.axvline(start, color="grey", linestyle=":", linewidth=1)
         ax.set_title(name)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
@@ -88,8 +112,9 @@ def plot_png(curves: dict[str, list[dict[str, Any]]], title: str) -> bytes:
 def build_parser() -> OneLineParser:
     """The parser of the curves command."""
     parser = OneLineParser(prog=PROG, description="Validation curves of training runs.")
-    parser.add_argument("--run", action="append", required=True, metavar="LABEL=PATH",
-                        help="a run folder or a published weights file (repeatable)")
+    parser.add_argument("--run", action="append", required=True, metavar="LABEL=PATH[+PATH...]",
+                        help="a run folder, a copy of its log.csv or a published weights file; "
+                             "stages of one model chained with + (repeatable)")
     parser.add_argument("--markdown", type=Path, help="write the tables here (always printed)")
     parser.add_argument("--plot", type=Path, help="write the figure here (.png)")
     parser.add_argument("--title", default="Validation PSNR during training")
@@ -100,11 +125,13 @@ def build_parser() -> OneLineParser:
 def run(args: argparse.Namespace) -> int:
     """Read every run, print the tables and write the asked-for files; returns the exit code."""
     curves = {}
+    starts: set[int] = set()
     for item in args.run:
         label, sep, path = item.partition("=")
-        if not sep or not label or not path:
-            raise ValueError(f"--run {item!r}: expected LABEL=PATH")
-        curves[label] = read_curve(Path(path))
+        if not sep or not label or not path or "" in path.split("+"):
+            raise ValueError(f"--run {item!r}: expected LABEL=PATH[+PATH...]")
+        curves[label], found = read_stages(path)
+        starts.update(found)
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise ValueError(f"--plot {args.plot}: must be a .png file")
     outputs = [p for p in (args.markdown, args.plot) if p is not None]
@@ -114,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown is not None:
         write_atomic(args.markdown, text.encode(), overwrite=args.overwrite)
     if args.plot is not None:
-        write_atomic(args.plot, plot_png(curves, args.title), overwrite=args.overwrite)
+        write_atomic(args.plot, plot_png(curves, args.title, sorted(starts)), overwrite=args.overwrite)
     return 0
 
 

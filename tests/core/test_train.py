@@ -650,3 +650,20 @@ def test_curves_tables_and_figure_from_logs_and_cards(tmp_path, capsys):
     assert curves_main(args) == 1  # outputs exist: not replaced unasked
     assert "exists" in capsys.readouterr().err
     assert curves_main(["--run", f"x={tmp_path / 'nothing'}"]) == 1
+
+
+def test_curves_chain_the_stages_of_a_campaign(tmp_path, capsys):
+    from model_core.train.curves import main as curves_main
+
+    header = "iteration,elapsed_s,loss,lr,val_gaussian15_psnr,val_unseen_psnr\n"
+    first = tmp_path / "c1-masked.csv"  # a stage's log.csv, kept after its run folder is gone
+    first.write_text(header + "500,5,0.1,0.0002,25.0,24.0\n4000,9,0.1,0,28.0,27.0\n")
+    second = tmp_path / "c2-masked"
+    second.mkdir()
+    (second / "log.csv").write_text(header + "500,5,0.1,0.0002,28.5,27.5\n")
+    png = tmp_path / "c.png"
+    assert curves_main(["--run", f"masked={first}+{second}", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "| 4000 | 28.00 | 27.00 |" in out and "| 4500 | 28.50 | 27.50 |" in out
+    assert png.stat().st_size > 0
+    assert curves_main(["--run", f"masked={first}+"]) == 1  # an empty stage is refused
