@@ -10,6 +10,21 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURE = SHARED / "reference" / "parity_fixture.safetensors"
 
 
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """A folder of three small blurred-noise training images (40x52 PNG)."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), (5, 5), 2)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def parity_fixture() -> dict:
     """The official-code oracle tensors (skips when ../shared is not beside the project)."""

@@ -11,8 +11,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
@@ -202,17 +200,6 @@ def test_resume_refuses_a_changed_knob():
                          (["--dense-final", "0"], "no --dense-final")]:
         with pytest.raises(ValueError, match=words):
             config_from_args(parser.parse_args([*base, *extra]), saved)
-
-
-@pytest.fixture()
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "clean"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), (5, 5), 2)
-        cv2.imwrite(str(folder / f"img{i}.png"), img)
-    return folder
 
 
 def _common(data_dir: Path, size: str = "tiny") -> list[str]:

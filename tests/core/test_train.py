@@ -25,17 +25,6 @@ from model_core.train.run import RunPaths, fit, train
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "clean"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8), (5, 5), 2)
-        cv2.imwrite(str(folder / f"img{i}.png"), img)
-    return folder
-
-
 def tiny_cfg(**changes) -> TrainConfig:
     base = dict(model_size="tiny", patch=16, batch=2, iterations=4, checkpoint_every=2,
                 val_every=0, workers=0, precision="fp32")
