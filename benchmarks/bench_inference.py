@@ -320,12 +320,31 @@ def part_memory(device: torch.device, args: argparse.Namespace) -> dict[str, Any
     return out
 
 
+def own_peak_rss_kb() -> float:
+    """This process's peak resident set size in KiB.
+
+    Linux keeps ``ru_maxrss`` across exec, so a child started by a big parent would report the
+    parent's peak; ``VmHWM`` belongs to the process's own memory map. Elsewhere ``ru_maxrss``
+    (KiB on Linux, bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform == "darwin" else float(peak)
+
+
 def memory_child(tile: int, device: str) -> None:
     torch.manual_seed(0)
     engine = Engine(build_model(SwinIRConfig.paper()), device=device)
     image = np.random.default_rng(0).random((3000, 4000, 3), dtype=np.float32)
     result = engine.denoise(image, RunSettings(tile=tile))
-    peak_kb = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss
+    peak_kb = own_peak_rss_kb()
     print(json.dumps({"tile": tile, "peak_rss_mb": peak_kb / 1024, "seconds": result.seconds,
                       "finite": bool(np.isfinite(result.image).all())}))
 
@@ -391,7 +410,7 @@ def app_child(size: str, network: str, passes: int, device: str) -> None:
         elif isinstance(event, DenoiseResult):
             times["done_s"] = now
             result = event
-    peak_kb = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss
+    peak_kb = own_peak_rss_kb()
     th, tw = result.tile_shape
     tiles = "whole image" if result.tile_count == 1 else f"{result.tile_count} tiles of {tw}x{th}"
     print(json.dumps({"network": network, "height": height, "width": width, "passes": passes,
