@@ -91,7 +91,8 @@ def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], inf
              "measured in the same run (2048^3: "
              + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in rates.items()) + "): the figure that "
              "carries across machines.", "",
-             "| device | size | preset | precision | batch x patch | s/step | patches/s | GFLOP/s | of matmul |",
+             "| device | size | preset | precision | batch x patch | s/step | patches/s | GFLOP/s "
+             "| of matmul |",
              "|---|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['device']} | {r['size']} | {r['preset']} | {r['precision']} | "
