@@ -29,8 +29,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 # What the cpu recipe changes from the paper's, in words, for model cards (``departures``).
+_FINE_TUNED = "fine-tuned from trained weights (--init) instead of trained from scratch"
 _CPU_DEPARTURES = (
-    "fine-tuned from trained weights (--init) instead of trained from scratch",
     "learning rate 2e-4 with a 100-iteration warm-up and a cosine fall to 0 over the last quarter of "
     "the stage (the paper: 1e-4, halved at 150k-400k of 450k iterations)",
     "EMA decay 0.995 (the paper: 0.999)",
@@ -189,11 +189,17 @@ class TrainConfig(ConfigMixin):
             departures.pop("dense_share", None)
         return cls(preset=preset, recipe=recipe, **{**masks, **departures, **changes})
 
-    def departures(self) -> list[str]:
-        """What this run's recipe changes from the paper's, in words (empty for the paper's)."""
+    def departures(self, fine_tuned: bool = True) -> list[str]:
+        """What this run's recipe changes from the paper's, in words (empty for the paper's).
+
+        Args:
+            fine_tuned: Whether the run started from trained weights (``--init``); a cpu-recipe
+                run trained from scratch does not depart from the paper in that.
+        """
         if self.recipe == "paper":
             return []
-        lines = [*_CPU_DEPARTURES, f"batch {self.batch} of {self.patch}x{self.patch} crops (the paper: "
+        lines = [*([_FINE_TUNED] if fine_tuned else []), *_CPU_DEPARTURES,
+                 f"batch {self.batch} of {self.patch}x{self.patch} crops (the paper: "
                  "batch 64 of 64x64 crops of DIV2K+Flickr2K+BSD500+WED)"]
         lines[:0] = self._schedule_departures()
         if self.model_size == "small":

@@ -55,6 +55,7 @@ class TrainState:
     world: int = 1
     precision: str = "fp32"
     history: list[dict[str, Any]] = field(default_factory=list)
+    init: str | None = None  # the weights the run started from (--init), None from scratch
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the last iteration
     mid_step: bool = False  # an update is under way: model, optimiser, EMA and count may disagree
 
@@ -117,6 +118,7 @@ def warm_start(state: TrainState, weights: str | Path) -> None:
     load_into(state.model, sd)
     load_into(state.ema, sd)
     state.history = lineage(loaded.card)
+    state.init = os.fspath(weights)
 
 
 def _size_name(cfg: SwinIRConfig) -> str:
@@ -166,6 +168,7 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path,
         "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
         "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
         "history": json.dumps(state.history), "sources": json.dumps(sources or {}),
+        "init": state.init or "",
     }
     atomic_replace(path, lambda tmp: torch.save(payload, tmp))
 
@@ -218,6 +221,8 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.iteration = int(payload["iteration"])
     state.elapsed = float(payload["elapsed"])
     state.history = json.loads(payload.get("history", "[]"))
+    # Checkpoints before the field: a run with a history was fine-tuned, from unrecorded weights.
+    state.init = payload.get("init", "(not recorded)" if state.history else "") or None
 
 
 def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator, iteration: int = 0) -> Tensor:

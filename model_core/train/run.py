@@ -314,7 +314,9 @@ def _card(state: TrainState, cfg: TrainConfig, device: torch.device, precision: 
         "precision": precision, "wall_time_s": round(state.elapsed, 1),
         "paper_budget": "450k iterations x batch 64 on DIV2K+Flickr2K+BSD500+WED",
     }
-    departures = cfg.departures()
+    departures = cfg.departures(fine_tuned=state.init is not None)
+    if state.init is not None:
+        card["init"] = state.init
     if departures:
         card["departures"] = departures
     if state.history:  # fine-tuned from earlier weights: their stages, then the totals

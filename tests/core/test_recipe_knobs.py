@@ -162,6 +162,8 @@ def test_departures_name_each_knob_and_leave_the_cpu_recipe_as_it_was():
     assert "input-mask curriculum: 50% moving to the paper's 80-90% over the first 30% of the stage" in text
     assert "small model: embed 48, 4 groups of 2 blocks (the paper: embed 60, 4 groups of 6)" in text
     assert "left dense (no input mask)" not in text  # the decaying share replaces the constant one
+    scratch = cpu.departures(fine_tuned=False)
+    assert not any("fine-tuned" in line for line in scratch) and len(scratch) == len(cpu.departures()) - 1
     rising = dataclasses.replace(cpu, dense_share=0.0, dense_final=0.5).departures()
     assert any("rises from 0% to 50%" in line for line in rising)
     assert TrainConfig.preset_config("masked", model_size="small").departures() == []  # the paper's
@@ -232,6 +234,9 @@ def test_the_small_size_trains_and_its_weights_say_so(data_dir, tmp_path, capsys
     loaded = load_weights(run / "model.safetensors")
     assert loaded.config == dataclasses.replace(SwinIRConfig.small(), img_size=loaded.config.img_size)
     assert any(line.startswith("small model: embed 48") for line in loaded.card["departures"])
+    # trained from scratch: neither the card nor its departures claim a fine-tuning
+    assert "init" not in loaded.card
+    assert not any("fine-tuned" in line for line in loaded.card["departures"])
     assert training_summary(loaded.card).startswith("small size, trained 1 iterations")
     capsys.readouterr()
     assert mdn_cli.main(["info", str(run / "model.safetensors")]) == 0

@@ -226,6 +226,8 @@ def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
     assert card["history"][0]["seed"] == 0 and card["train_config"]["warmup"] == 2
     assert card["iterations"] == 4 and card["total_iterations"] == 7
     assert card["total_patches_seen"] == 7 * 2
+    assert card["init"] == str(first / "model.safetensors")  # kept across the resume
+    assert "init" not in load_weights(first / "model.safetensors").card
     # So does its checkpoint, as `mdn info last.ckpt` shows it.
     ckpt_card = load_weights(second / "last.ckpt").card
     assert ckpt_card["iterations"] == 4 and ckpt_card["total_iterations"] == 7
