@@ -186,12 +186,12 @@ def _training_card(raw: Any) -> dict[str, Any] | None:
         return None
     card: dict[str, Any] = {"note": "EMA weights of an mdn training checkpoint; a finished run exports "
                                     "them with: python -m model_core.train.publish RUN --name N --to DIR"}
-    try:
-        train_config = json.loads(raw["train_config"])
-    except (ValueError, RecursionError):
-        train_config = None
+    train_config = _json_or_none(raw["train_config"])
     if isinstance(train_config, dict):
         card["train_config"] = train_config
+    init = _json_or_none(raw.get("init"))
+    if isinstance(init, str) and init:
+        card["init"] = init
     if isinstance(raw.get("iteration"), int):
         card["iterations"] = raw["iteration"]
         # A run fine-tuned with --init carries the stages before it: the totals count them.
@@ -206,12 +206,19 @@ def _training_card(raw: Any) -> dict[str, Any] | None:
     return card
 
 
+def _json_or_none(text: Any) -> Any:
+    """``text`` parsed as JSON; None where it is not a string of valid JSON."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _earlier_stages(text: Any) -> list[dict[str, Any]]:
     """The earlier training stages a checkpoint lists (JSON text); [] where it lists none or garbles them."""
-    try:
-        stages = json.loads(text) if isinstance(text, str) else []
-    except (ValueError, RecursionError):
-        return []
+    stages = _json_or_none(text)
     if not isinstance(stages, list):
         return []
     return [s for s in stages if isinstance(s, dict) and isinstance(s.get("iterations"), int)]

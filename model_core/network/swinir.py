@@ -189,31 +189,34 @@ class SwinBlock(nn.Module):
         return weights.view(*weights.shape[:2], ws, ws), grid_r, grid_c
 
 
-def precise_conv(convs: tuple[nn.Module, ...], x: Tensor, stream: bool) -> Tensor:
+def precise_conv(convs: tuple[nn.Module, ...], x: Tensor, dtype: torch.dtype | str | None) -> Tensor:
     """``convs`` applied in turn to ``x``, with their products in fp32 when inferring under
     autocast.
 
     The convolutions are ~10-15 % of the network's products, but in bf16 they cost the most
     accuracy: with all of them in bf16 a denoised Kodak image lost up to 0.031 dB against fp32,
-    with them in fp32 at most 0.006 dB, for 4-7 % more time (docs/PERFORMANCE.md). With autograd
-    on (training) autocast's choice stands: speed matters more there.
+    with them in fp32 at most 0.006 dB, for about 5 % more time on a CPU
+    (benchmarks/inference_notes.md, "Precision auto"). With autograd on (training) autocast's
+    choice stands: speed matters more there.
 
     Args:
         convs: Convolutions (or stacks of them), applied in this order.
         x: (B, C, H, W) input.
-        stream: Whether the result joins the transformer's residual stream: it is then cast back
-            to autocast's dtype, channels-last (the layout the blocks read fastest); else (the
-            image) it stays fp32.
+        dtype: What the fp32 result is cast to, channels-last (the layout the blocks read
+            fastest): the dtype of the residual stream it joins, ``"autocast"`` for autocast's
+            dtype, or None to keep it fp32 (the image).
     """
     device = x.device.type
-    precise = not torch.is_grad_enabled() and torch.is_autocast_enabled(device)
+    precise = (not torch.is_grad_enabled() and torch.amp.is_autocast_available(device)
+               and torch.is_autocast_enabled(device))
     with torch.autocast(device, enabled=False) if precise else contextlib.nullcontext():
         y = x.float() if precise else x
         for conv in convs:
             y = conv(y)
-    if not precise:
+    if not precise or dtype is None:
         return y
-    return y.to(torch.get_autocast_dtype(device), memory_format=torch.channels_last) if stream else y
+    dtype = torch.get_autocast_dtype(device) if dtype == "autocast" else dtype
+    return y.to(dtype, memory_format=torch.channels_last)
 
 
 def residual_conv(dim: int, kind: str) -> nn.Module:
@@ -315,7 +318,7 @@ class MaskedSwinIR(nn.Module):
         if (hp, wp) != (h, w):
             x = F.pad(x, (0, wp - w, 0, hp - h), mode="reflect")
         mean = self.rgb_mean.to(x.dtype)
-        feats = precise_conv((self.conv_first,), (x - mean) * self.cfg.img_range, stream=True)
+        feats = precise_conv((self.conv_first,), (x - mean) * self.cfg.img_range, "autocast")
         if torch.is_grad_enabled() and feats.dtype != torch.float32:
             # Training under autocast: keep the residual stream in fp32. CPU autocast leaves
             # LayerNorm in the input's dtype, and its bf16 backward is ~3x slower than fp32's
@@ -323,7 +326,7 @@ class MaskedSwinIR(nn.Module):
             feats = feats.float()
         result = ProbeResult() if probe is not None else None
         feats = self.forward_features(feats, keeps, probe, result)
-        out = precise_conv((self.conv_after_body, self.conv_last), feats, stream=False)
+        out = precise_conv((self.conv_after_body, self.conv_last), feats, None)
         out = out / self.cfg.img_range + mean
         out = out[:, :, :h, :w]
         if result is not None:
@@ -344,7 +347,7 @@ class MaskedSwinIR(nn.Module):
                     _record(blk, index, x, keep, probe, result)
                 x = blk(x, keep)
                 index += 1
-            x = precise_conv((layer.conv,), x.permute(0, 3, 1, 2), stream=True).permute(0, 2, 3, 1) + skip
+            x = precise_conv((layer.conv,), x.permute(0, 3, 1, 2), skip.dtype).permute(0, 2, 3, 1) + skip
         return self.norm(x).permute(0, 3, 1, 2)
 
     def _keep_maps(self, keep_maps: Tensor | None, ratio: float,

@@ -189,7 +189,7 @@ class TrainConfig(ConfigMixin):
             departures.pop("dense_share", None)
         return cls(preset=preset, recipe=recipe, **{**masks, **departures, **changes})
 
-    def departures(self, fine_tuned: bool = True) -> list[str]:
+    def departures(self, *, fine_tuned: bool) -> list[str]:
         """What this run's recipe changes from the paper's, in words (empty for the paper's).
 
         Args:

@@ -55,7 +55,9 @@ class TrainState:
     world: int = 1
     precision: str = "fp32"
     history: list[dict[str, Any]] = field(default_factory=list)
-    init: str | None = None  # the weights the run started from (--init), None from scratch
+    # The weights the run started from (init_name(--init)); None from scratch, "" not recorded
+    # (checkpoints written before the field; mdn's recipes then always started from weights).
+    init: str | None = None
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the last iteration
     mid_step: bool = False  # an update is under way: model, optimiser, EMA and count may disagree
 
@@ -118,7 +120,17 @@ def warm_start(state: TrainState, weights: str | Path) -> None:
     load_into(state.model, sd)
     load_into(state.ema, sd)
     state.history = lineage(loaded.card)
-    state.init = os.fspath(weights)
+    state.init = init_name(weights)
+
+
+def init_name(weights: str | Path) -> str:
+    """How a card names the weights a run started from: a shipped name as given, a file by its
+    folder and name (a full local path would mean nothing on another machine)."""
+    text = os.fspath(weights)
+    path = Path(text)
+    if len(path.parts) == 1 and not path.suffix:  # a shipped name, e.g. "masked"
+        return text
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def _size_name(cfg: SwinIRConfig) -> str:
@@ -131,7 +143,8 @@ def _size_name(cfg: SwinIRConfig) -> str:
 
 
 # Card fields that describe one training stage.
-_STAGE_FIELDS = ("iterations", "batch", "patches_seen", "data", "hardware", "precision", "wall_time_s")
+_STAGE_FIELDS = ("iterations", "batch", "patches_seen", "data", "hardware", "precision", "wall_time_s",
+                 "init")
 _STAGE_RECIPE = ("lr", "warmup", "milestones", "ema_decay", "seed")
 
 
@@ -168,7 +181,7 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path,
         "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
         "iteration": state.iteration, "elapsed": state.elapsed, "train_config": cfg.to_json(),
         "history": json.dumps(state.history), "sources": json.dumps(sources or {}),
-        "init": state.init or "",
+        "init": json.dumps(state.init),
     }
     atomic_replace(path, lambda tmp: torch.save(payload, tmp))
 
@@ -221,8 +234,7 @@ def load_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
     state.iteration = int(payload["iteration"])
     state.elapsed = float(payload["elapsed"])
     state.history = json.loads(payload.get("history", "[]"))
-    # Checkpoints before the field: a run with a history was fine-tuned, from unrecorded weights.
-    state.init = payload.get("init", "(not recorded)" if state.history else "") or None
+    state.init = json.loads(payload["init"]) if "init" in payload else ""
 
 
 def make_inputs(clean: Tensor, cfg: TrainConfig, gen: torch.Generator, iteration: int = 0) -> Tensor:

@@ -315,7 +315,7 @@ def _card(state: TrainState, cfg: TrainConfig, device: torch.device, precision: 
         "paper_budget": "450k iterations x batch 64 on DIV2K+Flickr2K+BSD500+WED",
     }
     departures = cfg.departures(fine_tuned=state.init is not None)
-    if state.init is not None:
+    if state.init:
         card["init"] = state.init
     if departures:
         card["departures"] = departures

@@ -247,37 +247,44 @@ def test_saved_weights_are_readable_by_others(tmp_path):
 
 def test_training_under_autocast_keeps_the_residual_stream_in_fp32(tiny_model):
     seen = []
-    tiny_model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
+    hook = tiny_model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
     x = torch.rand(1, 3, 16, 16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = tiny_model(x, attn_mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            tiny_model(x)
-    out.float().mean().backward()
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = tiny_model(x, attn_mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                tiny_model(x)
+        out.float().mean().backward()
+    finally:
+        hook.remove()
     assert seen[0] == torch.float32  # training: fp32 residuals, bf16 products
     assert seen[1] == torch.bfloat16  # inference keeps the halved-memory bf16 stream
     assert tiny_model.conv_first.weight.grad is not None
 
 
 def test_inference_under_autocast_runs_the_convolutions_in_fp32(tiny_model):
-    """bf16 convolutions cost the most accuracy against fp32 (docs/PERFORMANCE.md): at
+    """bf16 convolutions cost the most accuracy against fp32 (benchmarks/inference_notes.md): at
     inference they run in fp32 and hand the blocks a bf16 stream; training keeps bf16 ones."""
     convs = [m for m in tiny_model.modules() if isinstance(m, torch.nn.Conv2d)]
     seen: list[torch.dtype] = []
-    for conv in convs:
-        conv.register_forward_hook(lambda _m, _args, out: seen.append(out.dtype))
     stream: list[torch.dtype] = []
-    tiny_model.blocks[0].register_forward_pre_hook(lambda _m, args: stream.append(args[0].dtype))
+    hooks = [conv.register_forward_hook(lambda _m, _args, out: seen.append(out.dtype)) for conv in convs]
+    first_block = tiny_model.blocks[0]
+    hooks.append(first_block.register_forward_pre_hook(lambda _m, args: stream.append(args[0].dtype)))
     x = torch.rand(1, 3, 16, 16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        with torch.no_grad():
-            out = tiny_model(x, attn_mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
-        assert seen == [torch.float32] * len(convs) and stream == [torch.bfloat16]
-        assert out.dtype == torch.float32
-        seen.clear()
-        tiny_model(x)  # training
-    assert seen == [torch.bfloat16] * len(convs)
-    with torch.no_grad():  # and without autocast nothing changes
-        seen.clear()
-        tiny_model(x)
-    assert seen == [torch.float32] * len(convs)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.no_grad():
+                out = tiny_model(x, attn_mask_ratio=0.75, generator=torch.Generator().manual_seed(0))
+            assert seen == [torch.float32] * len(convs) and stream == [torch.bfloat16]
+            assert out.dtype == torch.float32
+            seen.clear()
+            tiny_model(x)  # training
+        assert seen == [torch.bfloat16] * len(convs)
+        with torch.no_grad():  # and without autocast nothing changes
+            seen.clear()
+            tiny_model(x)
+        assert seen == [torch.float32] * len(convs)
+    finally:
+        for hook in hooks:
+            hook.remove()

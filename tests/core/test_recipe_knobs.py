@@ -148,14 +148,15 @@ def test_invalid_knobs_are_refused():
 
 def test_departures_name_each_knob_and_leave_the_cpu_recipe_as_it_was():
     cpu = TrainConfig.preset_config("masked", "cpu", model_size="lite")
-    assert cpu.departures() == [  # as before the knobs
+    assert cpu.departures(fine_tuned=True) == [  # as before the knobs
         "25% of the patches are left dense (no input mask); the others get the paper's input mask",
         "fine-tuned from trained weights (--init) instead of trained from scratch",
         "learning rate 2e-4 with a 100-iteration warm-up and a cosine fall to 0 over the last quarter of "
         "the stage (the paper: 1e-4, halved at 150k-400k of 450k iterations)",
         "EMA decay 0.995 (the paper: 0.999)",
         "batch 8 of 64x64 crops (the paper: batch 64 of 64x64 crops of DIV2K+Flickr2K+BSD500+WED)"]
-    lines = dataclasses.replace(cpu, dense_final=0.0, mask_ramp=0.3, model_size="small").departures()
+    knobs = dataclasses.replace(cpu, dense_final=0.0, mask_ramp=0.3, model_size="small")
+    lines = knobs.departures(fine_tuned=True)
     text = "\n".join(lines)
     assert "the dense share (patches left without input mask; the others get the paper's input mask) " \
            "falls from 25% to 0% over the stage" in text
@@ -163,10 +164,12 @@ def test_departures_name_each_knob_and_leave_the_cpu_recipe_as_it_was():
     assert "small model: embed 48, 4 groups of 2 blocks (the paper: embed 60, 4 groups of 6)" in text
     assert "left dense (no input mask)" not in text  # the decaying share replaces the constant one
     scratch = cpu.departures(fine_tuned=False)
-    assert not any("fine-tuned" in line for line in scratch) and len(scratch) == len(cpu.departures()) - 1
-    rising = dataclasses.replace(cpu, dense_share=0.0, dense_final=0.5).departures()
+    assert not any("fine-tuned" in line for line in scratch)
+    assert len(scratch) == len(cpu.departures(fine_tuned=True)) - 1
+    rising = dataclasses.replace(cpu, dense_share=0.0, dense_final=0.5).departures(fine_tuned=True)
     assert any("rises from 0% to 50%" in line for line in rising)
-    assert TrainConfig.preset_config("masked", model_size="small").departures() == []  # the paper's
+    paper = TrainConfig.preset_config("masked", model_size="small")
+    assert paper.departures(fine_tuned=True) == []  # the paper's
 
 
 def test_configs_without_the_new_fields_still_load():
@@ -218,9 +221,13 @@ def test_a_checkpoint_without_the_new_fields_still_resumes(data_dir, tmp_path, c
     for name in NEW_FIELDS:
         old.pop(name)
     payload["train_config"] = json.dumps(old)  # as written before the knobs
+    assert json.loads(payload.pop("init")) is None  # from scratch; older checkpoints lack the field
     torch.save(payload, run / "last.ckpt")
     assert train_main([*_common(data_dir), "--out", str(run), "--resume", "--iterations", "2"]) == 0
-    assert load_weights(run / "model.safetensors").card["iterations"] == 2
+    card = load_weights(run / "model.safetensors").card
+    assert card["iterations"] == 2
+    # where the start was not recorded, the card names none and keeps the cpu recipe's old wording
+    assert "init" not in card and any("fine-tuned" in line for line in card["departures"])
     capsys.readouterr()
     assert train_main([*_common(data_dir), "--out", str(run), "--resume", "--iterations", "3",
                        "--mask-ramp", "0.5"]) == 1

@@ -226,11 +226,12 @@ def test_fine_tuned_card_carries_the_earlier_stages(data_dir, tmp_path):
     assert card["history"][0]["seed"] == 0 and card["train_config"]["warmup"] == 2
     assert card["iterations"] == 4 and card["total_iterations"] == 7
     assert card["total_patches_seen"] == 7 * 2
-    assert card["init"] == str(first / "model.safetensors")  # kept across the resume
+    assert card["init"] == "first/model.safetensors"  # kept across the resume, without local paths
     assert "init" not in load_weights(first / "model.safetensors").card
     # So does its checkpoint, as `mdn info last.ckpt` shows it.
     ckpt_card = load_weights(second / "last.ckpt").card
     assert ckpt_card["iterations"] == 4 and ckpt_card["total_iterations"] == 7
+    assert ckpt_card["init"] == "first/model.safetensors"
     assert ckpt_card["total_wall_time_s"] == pytest.approx(card["total_wall_time_s"], abs=0.11)
     assert [stage["iterations"] for stage in ckpt_card["history"]] == [3]
 
@@ -589,8 +590,10 @@ def test_cpu_recipe_is_a_named_departure_for_masked_and_baseline():
     assert (masked.input_mask, masked.attn_mask_ratio) == (paper.input_mask, paper.attn_mask_ratio)
     differ = {k for k, v in masked.to_dict().items() if baseline.to_dict()[k] != v}
     assert differ == {"preset", "input_mask", "attn_mask_ratio", "dense_share"}
-    assert paper.departures() == [] and "25% of the patches are left dense" in masked.departures()[0]
-    assert not any("dense" in line for line in baseline.departures()) and baseline.departures()
+    assert paper.departures(fine_tuned=True) == []
+    assert "25% of the patches are left dense" in masked.departures(fine_tuned=True)[0]
+    assert not any("dense" in line for line in baseline.departures(fine_tuned=True))
+    assert baseline.departures(fine_tuned=True)
     with pytest.raises(ValueError, match="dense_share needs an input mask"):
         TrainConfig.preset_config("baseline", dense_share=0.25)
     with pytest.raises(ValueError, match="recipe"):
