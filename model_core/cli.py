@@ -120,7 +120,7 @@ def _configure_denoise(parser: argparse.ArgumentParser) -> None:
                              "tile under 128)")
     parser.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"), metavar="P",
                         help="fp32, bf16 or auto: bf16 where the hardware runs it natively (CUDA, "
-                             "CPUs with AVX512-BF16 or AMX; within 0.04 dB of fp32), else fp32 "
+                             "CPUs with AVX512-BF16 or AMX; within 0.01 dB of fp32), else fp32 "
                              "(default auto)")
     parser.add_argument("--device", type=device_name, default=None, metavar="D",
                         help=DEVICE_HELP)

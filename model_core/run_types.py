@@ -65,8 +65,8 @@ class RunSettings:
             on the memory free at the start (give a side to reproduce a GPU run elsewhere).
         overlap: Minimum overlap of neighbouring tiles, blended with a smooth window.
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"auto"``: bf16 on CUDA and on CPUs with
-            native bf16 (AVX512-BF16/AMX), else fp32; measured within 0.04 dB of fp32 (see
-            docs/PERFORMANCE.md).
+            native bf16 (AVX512-BF16/AMX), else fp32; bf16 keeps the convolutions in fp32 and
+            was measured within 0.003 dB of fp32 (see docs/PERFORMANCE.md).
         probe_blocks: Blocks whose first-pass keep-maps to return, assembled over the image.
         focus: (y, x) point whose nearest tiles are processed first (e.g. the view centre);
             it changes the order only, not which masks a tile gets.
