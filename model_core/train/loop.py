@@ -126,10 +126,12 @@ def warm_start(state: TrainState, weights: str | Path) -> None:
 def init_name(weights: str | Path) -> str:
     """How a card names the weights a run started from: a shipped name as given, a file by its
     folder and name (a full local path would mean nothing on another machine)."""
+    from model_core.weights import SHIPPED_NAMES
+
     text = os.fspath(weights)
-    path = Path(text)
-    if len(path.parts) == 1 and not path.suffix:  # a shipped name, e.g. "masked"
+    if text in SHIPPED_NAMES:
         return text
+    path = Path(text)
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
