@@ -332,7 +332,7 @@ def load_into(model: MaskedSwinIR, state: dict[str, Tensor]) -> None:
     state = _match(state, {k: tuple(v.shape) for k, v in ours.items()}, model.cfg.window_size)
     _check_values(state, ours)
     bad_index = [k for k in ours if k.endswith("relative_position_index")
-                 and not torch.equal(state[k], ours[k])]
+                 and not torch.equal(state[k].to(ours[k].device), ours[k])]
     if bad_index:
         raise CheckpointError(f"{len(bad_index)} inconsistent weight(s): {_listed(bad_index)}")
     model.load_state_dict(state, strict=True)
