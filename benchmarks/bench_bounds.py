@@ -1,0 +1,91 @@
+"""How fast could a fused window-attention kernel make the forward pass? (not a test)
+
+Issue 11's last candidate is a hand-written kernel for the attention core of each window (logits,
+position bias, shift masks, softmax, and the product with v). This benchmark bounds what any such
+kernel could give before anyone writes one: it times the engine's default path on a random image
+as it is, and with the attention core replaced by a stand-in that costs nothing (v passed straight
+to the output projection; the qkv and output projections, the MLPs, the LayerNorms, the gathers
+and the convolutions all still run). The second time is the floor under an infinitely fast kernel.
+Random weights: speed does not depend on them. Prints one JSON line per network; the figures in
+``benchmarks/inference_notes.md`` ("A fused attention kernel: the bound") come from it::
+
+    python -m benchmarks.bench_bounds --sizes lite paper --side 512
+
+Pause anything else that runs: the figures are only worth comparing on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_onnx import _median_seconds  # noqa: E402
+from model_core.device import cpu_name  # noqa: E402
+from model_core.engine import Engine, RunSettings  # noqa: E402
+from model_core.network import SwinIRConfig, build_model  # noqa: E402
+from model_core.network.attention import WindowAttention  # noqa: E402
+
+
+def _infer_without_core(self: WindowAttention, windows: torch.Tensor, border: object = None) -> torch.Tensor:
+    """:meth:`WindowAttention.infer` with the attention core left out: the same projections."""
+    r, nww, n, c = windows.shape
+    heads, d = self.num_heads, c // self.num_heads
+    weight, bias = self.head_major_qkv()
+    tokens_t = windows.reshape(r * nww, n, c).transpose(1, 2)
+    qkv_t = torch.baddbmm(bias, weight.expand(r * nww, 3 * c, c), tokens_t)
+    out_t = qkv_t.view(r * nww * heads, 3, d, n)[:, 2].reshape(r * nww, c, n)
+    weight = self.proj.weight.t().expand(r * nww, c, c)
+    return torch.baddbmm(self.proj.bias, out_t.transpose(1, 2), weight).view(r, nww, n, c)
+
+
+@contextlib.contextmanager
+def attention_core_free() -> Iterator[None]:
+    original = WindowAttention.infer
+    WindowAttention.infer = _infer_without_core  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WindowAttention.infer = original  # type: ignore[method-assign]
+
+
+def measure(size: str, side: int, repeats: int) -> dict[str, object]:
+    cfg = SwinIRConfig.lite() if size == "lite" else SwinIRConfig.paper()
+    torch.manual_seed(0)
+    engine = Engine(build_model(cfg), device="cpu")
+    image = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
+    settings = RunSettings(attn_mask_ratio=0.75, seed=0)
+
+    def as_is() -> None:
+        engine.denoise(image, settings)
+
+    def core_free() -> None:
+        with attention_core_free():
+            engine.denoise(image, settings)
+
+    times = _median_seconds({"as_is": as_is, "core_free": core_free}, repeats)
+    return {"network": size, "side": side, "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "seconds": times, "core_share": round(1 - times["core_free"] / times["as_is"], 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["lite", "paper"], choices=["lite", "paper"])
+    parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    for size in args.sizes:
+        print(json.dumps(measure(size, args.side, args.repeats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
