@@ -34,3 +34,42 @@ def test_app_rows_of_another_run_are_kept_unless_measured_again() -> None:
     merged = bench_inference.merge_app_rows(old, new)
     assert [(r["network"], r["width"], r["passes"], r["done_s"]) for r in merged] == [
         ("lite", 512, 1, 2.0), ("paper", 512, 1, 4.1), ("lite", 4000, 8, 900.0)]
+
+
+def test_attention_bound_leaves_out_only_the_core_and_puts_it_back() -> None:
+    import torch
+
+    from benchmarks import bench_bounds
+    from model_core.network.attention import WindowAttention
+
+    attn = WindowAttention(12, 4, 2)
+    windows = torch.randn(2, 3, 16, 12)
+    with torch.no_grad():
+        full = attn.infer(windows)
+        with bench_bounds.attention_core_free():
+            free = attn.infer(windows)
+        again = attn.infer(windows)
+        # Without the core every token's output is the projection of its own v.
+        _, _, v = attn.split_heads(windows[None])
+        v = v.permute(0, 1, 2, 4, 3, 5).reshape(2, 3, 16, 12)
+        expected = attn.proj(v)
+    assert free.shape == full.shape and not torch.allclose(free, full, atol=1e-3)
+    torch.testing.assert_close(free, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, full, rtol=0, atol=0)
+    row = bench_bounds.measure("lite", 16, 1)
+    assert set(row["seconds"]) == {"as_is", "core_free"} and row["core_share"] < 1
+
+
+def test_gpu_stage_plans_its_length_from_the_measured_rate() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "gpu_stage.py"
+    spec = importlib.util.spec_from_file_location("gpu_stage", path)
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    rows = [(50, 13.7), (100, 26.4), (150, 39.0), (200, 51.8)]
+    assert stage.seconds_per_iteration(rows) == pytest.approx((51.8 - 26.4) / 100)
+    assert stage.seconds_per_iteration(rows[:2]) is None  # the first row holds the start-up
+    assert stage.plan(200, 0.25, 350, 8) == (1600, 200)
+    assert stage.plan(200, 10.0, 5, 8) == (300, 100)  # never shorter than what is done
