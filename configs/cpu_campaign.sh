@@ -7,6 +7,7 @@
 #
 #   bash configs/cpu_campaign.sh NAME ITERATIONS [--from-baseline]
 #
+# MDN_MASKED_OPTIONS adds options to the masked run only (e.g. "--dense-final 0", as from c4 on).
 # Runs go to runs/NAME-masked and runs/NAME-baseline, logs to runs/NAME-*.log. Plan ITERATIONS
 # from the measured rate (about 1.4-2.5 s per iteration per run on a 2-core machine, depending on
 # what else runs) so that the cosine tail ends before the session does: the weights that are
@@ -31,10 +32,14 @@ seed=${MDN_SEED:-$(date +%s | tail -c 5)}  # a new seed per stage: new crops, no
 mkdir -p runs
 for preset in masked baseline; do
   init=baseline
-  [ "$preset" = masked ] && init=$masked_init
+  extra=()
+  if [ "$preset" = masked ]; then
+    init=$masked_init
+    read -r -a extra <<< "${MDN_MASKED_OPTIONS:-}"
+  fi
   nohup nice -n "${MDN_NICE:--5}" "$mdn" train --preset "$preset" --recipe cpu --size lite \
     --init "$init" --out "runs/$name-$preset" --iterations "$iterations" --threads 1 \
     --precision auto --val-every 500 --val-limit 4 --checkpoint-every 100 --workers 0 \
-    --seed "$seed" --no-progress > "runs/$name-$preset.log" 2>&1 &
+    --seed "$seed" --no-progress "${extra[@]}" > "runs/$name-$preset.log" 2>&1 &
   echo "started $preset (init $init, seed $seed): runs/$name-$preset, log runs/$name-$preset.log"
 done
