@@ -28,14 +28,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_onnx import _median_seconds  # noqa: E402
+from benchmarks.bench_onnx import median_seconds  # noqa: E402
 from model_core.device import cpu_name  # noqa: E402
 from model_core.engine import Engine, RunSettings  # noqa: E402
 from model_core.network import SwinIRConfig, build_model  # noqa: E402
-from model_core.network.attention import WindowAttention  # noqa: E402
+from model_core.network.attention import WindowAttention, WindowBorder  # noqa: E402
+
+SIZES = {"lite": SwinIRConfig.lite, "paper": SwinIRConfig.paper}
 
 
-def _infer_without_core(self: WindowAttention, windows: torch.Tensor, border: object = None) -> torch.Tensor:
+def _infer_without_core(self: WindowAttention, windows: torch.Tensor,
+                        border: WindowBorder | None = None) -> torch.Tensor:
     """:meth:`WindowAttention.infer` with the attention core left out: the same projections."""
     r, nww, n, c = windows.shape
     heads, d = self.num_heads, c // self.num_heads
@@ -49,6 +52,7 @@ def _infer_without_core(self: WindowAttention, windows: torch.Tensor, border: ob
 
 @contextlib.contextmanager
 def attention_core_free() -> Iterator[None]:
+    """Within the block, every :class:`WindowAttention` runs without its attention core."""
     original = WindowAttention.infer
     WindowAttention.infer = _infer_without_core  # type: ignore[method-assign]
     try:
@@ -58,7 +62,9 @@ def attention_core_free() -> Iterator[None]:
 
 
 def measure(size: str, side: int, repeats: int) -> dict[str, object]:
-    cfg = SwinIRConfig.lite() if size == "lite" else SwinIRConfig.paper()
+    """Median seconds of the engine's default path on a random ``side`` x ``side`` image, as it is
+    and without the attention core, for the network ``size`` (``lite`` or ``paper``)."""
+    cfg = SIZES[size]()
     torch.manual_seed(0)
     engine = Engine(build_model(cfg), device="cpu")
     image = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
@@ -71,14 +77,16 @@ def measure(size: str, side: int, repeats: int) -> dict[str, object]:
         with attention_core_free():
             engine.denoise(image, settings)
 
-    times = _median_seconds({"as_is": as_is, "core_free": core_free}, repeats)
+    times = median_seconds({"as_is": as_is, "core_free": core_free}, repeats)
     return {"network": size, "side": side, "threads": torch.get_num_threads(), "cpu": cpu_name(),
-            "seconds": times, "core_share": round(1 - times["core_free"] / times["as_is"], 3)}
+            "seconds": {name: round(t, 3) for name, t in times.items()},
+            "core_share": round(1 - times["core_free"] / times["as_is"], 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one JSON line per network."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", default=["lite", "paper"], choices=["lite", "paper"])
+    parser.add_argument("--sizes", nargs="+", default=["lite", "paper"], choices=list(SIZES))
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)

@@ -44,7 +44,7 @@ class _WithKeeps(torch.nn.Module):
         return self.net(x, keep_maps=keeps)
 
 
-def _median_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Each callable once to warm up, then ``repeats`` rounds alternating them; medians."""
     for run in runs.values():
         run()
@@ -54,7 +54,7 @@ def _median_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    return {name: round(statistics.median(values), 3) for name, values in times.items()}
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure(size: str, side: int, threads: int, repeats: int, folder: Path) -> dict[str, object]:
@@ -90,7 +90,7 @@ def measure(size: str, side: int, threads: int, repeats: int, folder: Path) -> d
                 return net(x, keep_maps=keeps)
         return run
 
-    seconds = _median_seconds({
+    seconds = median_seconds({
         "ort_fp32_s": lambda: session.run(None, feeds),
         "torch_fp32_s": torch_run(False),
         "torch_bf16_s": torch_run(True),
@@ -98,7 +98,7 @@ def measure(size: str, side: int, threads: int, repeats: int, folder: Path) -> d
     }, repeats)
     return {"machine": cpu_name(), "size": size, "side": side, "threads": threads,
             "onnxruntime": ort.__version__, "torch": torch.__version__, "export_s": round(export_s, 1),
-            "ort_vs_torch_fp32_max_abs": max_abs, **seconds}
+            "ort_vs_torch_fp32_max_abs": max_abs, **{name: round(t, 3) for name, t in seconds.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

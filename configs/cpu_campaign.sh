@@ -40,6 +40,6 @@ for preset in masked baseline; do
   nohup nice -n "${MDN_NICE:--5}" "$mdn" train --preset "$preset" --recipe cpu --size lite \
     --init "$init" --out "runs/$name-$preset" --iterations "$iterations" --threads 1 \
     --precision auto --val-every 500 --val-limit 4 --checkpoint-every 100 --workers 0 \
-    --seed "$seed" --no-progress "${extra[@]}" > "runs/$name-$preset.log" 2>&1 &
+    --seed "$seed" --no-progress ${extra[@]+"${extra[@]}"} > "runs/$name-$preset.log" 2>&1 &
   echo "started $preset (init $init, seed $seed): runs/$name-$preset, log runs/$name-$preset.log"
 done

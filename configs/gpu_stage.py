@@ -1,7 +1,7 @@
 """One campaign stage on a lent GPU, inside a fixed wall-clock budget.
 
-A GPU is lent to this project only now and then, for minutes (docs/TRAINING.md, "A stage on a
-lent GPU"). This script makes the most of one such lease: it fine-tunes the shipped masked and
+A GPU is lent to this project only now and then, for minutes (docs/TRAINING.md, "On a lent
+GPU"). This script makes the most of one such lease: it fine-tunes the shipped masked and
 baseline weights side by side on the one GPU, with the same seed, batch and iterations, so that
 the two keep equal budgets, and it fits the number of iterations to the time it is given:
 
@@ -11,14 +11,20 @@ the two keep equal budgets, and it fits the number of iterations to the time it 
    length so that both end ``--end`` seconds after the script started;
 3. both runs are stopped (a stop writes their checkpoint) and resumed with that length, which
    re-plans the schedule (warm-up, cosine tail, dense share) over it; the probe falls inside the
-   flat start of that schedule;
+   flat start of the learning rate (a falling dense share, ``--dense-final``, was planned over the
+   provisional length during the probe, so it starts its fall a little late);
 4. each run folder is packed into ``OUT/NAME-PRESET.tar.gz`` for the trip home, with the
    driver's log beside them.
 
-If a run is still going at ``--hard-stop`` seconds it is stopped (its weights are exported at the
-iteration it reached, which its card records). It needs only the project's source tree on the
-Python path (``PYTHONPATH=$PWD python3 configs/gpu_stage.py`` from the repository root); the data
-is in ``.gpu_data/train`` and ``.gpu_data/val`` by default (docs/TRAINING.md says how to fill them).
+The length counts from the last logged row (every 50 iterations), so a stage may end up to 50
+iterations after ``--end``. If a run is still going at ``--hard-stop`` seconds it is stopped (its
+weights are exported at the iteration it reached, which its card records; check that both reached
+the planned length before publishing them as a pair), and killed if it has not ended
+``GRACE`` seconds later. The run folders are packed whatever happened.
+
+It needs only the project's source tree on the Python path (``PYTHONPATH=$PWD python3
+configs/gpu_stage.py`` from the repository root); the data is in ``.gpu_data/train`` and
+``.gpu_data/val`` by default (docs/TRAINING.md says how to fill them).
 """
 
 from __future__ import annotations
@@ -36,13 +42,43 @@ from pathlib import Path
 
 PRESETS = ("masked", "baseline")
 T0 = time.monotonic()
+GRACE = 30.0  # seconds between a stop (SIGTERM) and a kill
+
+
+class Run:
+    """One ``mdn train`` process and its log file."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        self.log = log_path.open("a")
+        self.process: subprocess.Popen[bytes] = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.stopped_at: float | None = None
+
+    def running(self) -> bool:
+        """Whether the process is still going (closes its log once it has ended)."""
+        if self.process.poll() is None:
+            return True
+        self.log.close()
+        return False
+
+    def stop(self) -> None:
+        """SIGTERM now (it finishes the iteration under way and writes its checkpoint), SIGKILL when
+        called again ``GRACE`` seconds later."""
+        now = time.monotonic()
+        if self.stopped_at is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.stopped_at = now
+        elif now - self.stopped_at > GRACE:
+            self.process.kill()
 
 
 def say(text: str) -> None:
+    """Print ``text`` with the seconds since the start."""
     print(f"[{time.monotonic() - T0:6.1f} s] {text}", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--name", default="g1", help="stage name (run folders NAME-masked, NAME-baseline)")
     p.add_argument("--data", default=".gpu_data/train", help="folder of clean training images")
@@ -71,7 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool) -> subprocess.Popen:
+def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool) -> Run:
+    """Start (or, with ``resume``, continue) the run of ``preset`` with ``extra`` options last."""
     run = args.runs / f"{args.name}-{preset}"
     cmd = shlex.split(args.mdn) + ["train", "--preset", preset, "--recipe", "cpu", "--size", args.size,
                                    "--out", str(run), "--no-progress", "--device", args.device,
@@ -87,16 +124,19 @@ def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool)
             cmd += shlex.split(args.masked_options)
     cmd += extra
     say(" ".join(shlex.quote(c) for c in cmd))
-    log = open(args.runs / f"{args.name}-{preset}.log", "a")  # noqa: SIM115 (lives with the process)
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return Run(cmd, args.runs / f"{args.name}-{preset}.log")
 
 
 def log_rows(args: argparse.Namespace, preset: str) -> list[tuple[int, float]]:
+    """(iteration, elapsed seconds) of each complete row of the run's ``log.csv``."""
     path = args.runs / f"{args.name}-{preset}" / "log.csv"
     if not path.is_file():
         return []
-    with path.open() as f:
-        return [(int(r["iteration"]), float(r["elapsed_s"])) for r in csv.DictReader(f) if r["elapsed_s"]]
+    text = path.read_text()
+    lines = text.splitlines()
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # a row still being written
+    return [(int(r["iteration"]), float(r["elapsed_s"])) for r in csv.DictReader(lines) if r["elapsed_s"]]
 
 
 def seconds_per_iteration(rows: list[tuple[int, float]]) -> float | None:
@@ -108,27 +148,32 @@ def seconds_per_iteration(rows: list[tuple[int, float]]) -> float | None:
 
 
 def plan(done: int, seconds_per_it: float, seconds_left: float, validations: int) -> tuple[int, int]:
-    """The stage's length (a multiple of 100, at least ``done`` + 100) and validation interval
-    (a multiple of 50, at least 100) for ``seconds_left`` more seconds of training."""
+    """The stage's length and validation interval for ``seconds_left`` more seconds of training.
+
+    The length is a multiple of 100, at least ``done`` + 100; the interval a multiple of 50, at
+    least 100, giving about ``validations`` validations.
+    """
     total = max(done + 100, int(done + seconds_left / seconds_per_it) // 100 * 100)
     return total, max(100, total // validations // 50 * 50)
 
 
-def wait_all(procs: dict[str, subprocess.Popen], deadline: float) -> None:
-    """Wait for every process; past ``deadline`` (seconds since T0) stop those still running."""
-    while any(p.poll() is None for p in procs.values()):
+def wait_all(runs: dict[str, Run], deadline: float) -> None:
+    """Wait for every run; past ``deadline`` (seconds since T0) stop those still going, and kill
+    them ``GRACE`` seconds later."""
+    while any(run.running() for run in runs.values()):
         if time.monotonic() - T0 > deadline:
-            for preset, p in procs.items():
-                if p.poll() is None:
-                    say(f"{preset}: past the hard stop, stopping it")
-                    p.send_signal(signal.SIGTERM)
-            deadline = float("inf")
+            for preset, run in runs.items():
+                if run.running():
+                    if run.stopped_at is None:
+                        say(f"{preset}: past its deadline, stopping it")
+                    run.stop()
         time.sleep(1)
-    for preset, p in procs.items():
-        say(f"{preset}: exit status {p.returncode}")
+    for preset, run in runs.items():
+        say(f"{preset}: exit status {run.process.returncode}")
 
 
 def pack(args: argparse.Namespace) -> None:
+    """Each run folder and its log into ``OUT/NAME-PRESET.tar.gz``."""
     args.out.mkdir(parents=True, exist_ok=True)
     for preset in PRESETS:
         run = args.runs / f"{args.name}-{preset}"
@@ -143,40 +188,44 @@ def pack(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the stage; returns 0 when both runs ended at the planned length."""
     args = parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     say(f"stage {args.name}: seed {args.seed}, batch {args.batch}, size {args.size}, end at {args.end:.0f} s")
+    try:
+        return stage(args)
+    finally:
+        pack(args)
+
+
+def stage(args: argparse.Namespace) -> int:
+    """The probe, the plan and the planned runs (:func:`main` packs whatever they leave)."""
     provisional = ["--iterations", "1000000", "--val-every", "1000000", "--checkpoint-every", "1000000"]
-    procs = {p: start(args, p, provisional, resume=False) for p in PRESETS}
+    runs = {p: start(args, p, provisional, resume=False) for p in PRESETS}
     # At least --probe seconds, longer (up to twice that) until both logs hold three rows.
-    while all(p.poll() is None for p in procs.values()):
+    while all(run.running() for run in runs.values()):
         elapsed = time.monotonic() - T0
         short = any(len(log_rows(args, k)) < 3 for k in PRESETS)
         if elapsed > 2 * args.probe or (elapsed > args.probe and not short):
             break
         time.sleep(1)
-    failed = [k for k, p in procs.items() if p.poll() is not None]
+    failed = [k for k, run in runs.items() if not run.running()]
     rates = {k: seconds_per_iteration(log_rows(args, k)) for k in PRESETS}
     say(f"probe: seconds per iteration {rates}")
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    wait_all(procs, time.monotonic() - T0 + 60)
+    wait_all(runs, 0)  # stops both now
     if failed or None in rates.values():
         say(f"a run failed or logged too little in the probe ({failed or rates}): see the logs")
-        pack(args)
         return 1
     done = min(log_rows(args, k)[-1][0] for k in PRESETS)
-    slowest = max(rates.values())
+    slowest = max(rate for rate in rates.values() if rate is not None)
     left = args.end - (time.monotonic() - T0) - args.restart
     total, every = plan(done, slowest, left, args.validations)
     say(f"stage length {total} iterations (at {slowest * 1000:.1f} ms each), validation every {every}")
     final = ["--iterations", str(total), "--val-every", str(every), "--checkpoint-every", str(every)]
-    procs = {p: start(args, p, final, resume=True) for p in PRESETS}
-    wait_all(procs, args.hard_stop)
-    pack(args)
-    return 0 if all(p.returncode == 0 for p in procs.values()) else 1
+    runs = {p: start(args, p, final, resume=True) for p in PRESETS}
+    wait_all(runs, args.hard_stop)
+    return 0 if all(run.process.returncode == 0 for run in runs.values()) else 1
 
 
 if __name__ == "__main__":
