@@ -37,28 +37,21 @@ from model_core.network.attention import WindowAttention, WindowBorder  # noqa: 
 SIZES = {"lite": SwinIRConfig.lite, "paper": SwinIRConfig.paper}
 
 
-def _infer_without_core(self: WindowAttention, windows: torch.Tensor,
-                        border: WindowBorder | None = None) -> torch.Tensor:
-    """:meth:`WindowAttention.infer` with the attention core left out: the same projections."""
-    r, nww, n, c = windows.shape
-    heads, d = self.num_heads, c // self.num_heads
-    weight, bias = self.head_major_qkv()
-    tokens_t = windows.reshape(r * nww, n, c).transpose(1, 2)
-    qkv_t = torch.baddbmm(bias, weight.expand(r * nww, 3 * c, c), tokens_t)
-    out_t = qkv_t.view(r * nww * heads, 3, d, n)[:, 2].reshape(r * nww, c, n)
-    weight = self.proj.weight.t().expand(r * nww, c, c)
-    return torch.baddbmm(self.proj.bias, out_t.transpose(1, 2), weight).view(r, nww, n, c)
+def _without_core(self: WindowAttention, q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor,
+                  rows: int, border: WindowBorder | None) -> torch.Tensor:
+    """:meth:`WindowAttention.attend_transposed` at no cost: each token's own v, unmixed."""
+    return v_t
 
 
 @contextlib.contextmanager
 def attention_core_free() -> Iterator[None]:
     """Within the block, every :class:`WindowAttention` runs without its attention core."""
-    original = WindowAttention.infer
-    WindowAttention.infer = _infer_without_core  # type: ignore[method-assign]
+    original = WindowAttention.attend_transposed
+    WindowAttention.attend_transposed = _without_core  # type: ignore[method-assign]
     try:
         yield
     finally:
-        WindowAttention.infer = original  # type: ignore[method-assign]
+        WindowAttention.attend_transposed = original  # type: ignore[method-assign]
 
 
 def measure(size: str, side: int, repeats: int) -> dict[str, object]:

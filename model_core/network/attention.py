@@ -211,17 +211,25 @@ class WindowAttention(nn.Module):
         tokens_t = windows.reshape(r * nww, n, c).transpose(1, 2)
         qkv_t = torch.baddbmm(bias, weight.expand(r * nww, 3 * c, c), tokens_t)
         q_t, k_t, v_t = qkv_t.view(r * nww * heads, 3, d, n).unbind(1)
+        out_t = self.attend_transposed(q_t, k_t, v_t, r, border).reshape(r * nww, c, n)
+        # proj on the transposed heads without a permuting copy: out = out_t^T W^T + b.
+        weight = self.proj.weight.t().expand(r * nww, c, c)
+        return torch.baddbmm(self.proj.bias, out_t.transpose(1, 2), weight).view(r, nww, n, c)
+
+    def attend_transposed(self, q_t: Tensor, k_t: Tensor, v_t: Tensor, rows: int,
+                          border: WindowBorder | None) -> Tensor:
+        """The attention core of :meth:`infer`: per window and head, softmax(q k^T / sqrt(d) + bias
+        + shift masks) v, on and to transposed (R * nWw * nH, d, N) matrices of ``rows`` window
+        rows (``q_t`` is scaled in place)."""
+        windows_heads, d, n = q_t.shape
         q_t.mul_(d ** -0.5)
         logits = torch.bmm(q_t.transpose(1, 2), k_t)
-        grid = logits.view(r, nww, heads, n, n)
+        grid = logits.view(rows, windows_heads // (rows * self.num_heads), self.num_heads, n, n)
         grid.add_(self.cached_position_bias(logits.dtype))
         if border is not None:
             border.add_to(grid)
         torch.ops.aten._softmax.out(logits, -1, False, out=logits)
-        out_t = torch.bmm(v_t, logits.transpose(1, 2)).view(r * nww, c, n)
-        # proj on the transposed heads without a permuting copy: out = out_t^T W^T + b.
-        weight = self.proj.weight.t().expand(r * nww, c, c)
-        return torch.baddbmm(self.proj.bias, out_t.transpose(1, 2), weight).view(r, nww, n, c)
+        return torch.bmm(v_t, logits.transpose(1, 2))
 
     def split_heads(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Project windows (B, nWh, nWw, N, C) to q, k, v, each (B, nWh, nWw, nH, N, d)."""
