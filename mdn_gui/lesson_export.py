@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from mdn_gui.lessons import Lesson, Measurement, lesson_text, live_sentence
 from mdn_gui.scripted import background_busy, report, save_screenshot
+from model_core.fileio import atomic_replace
 
 if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
@@ -101,14 +100,7 @@ def write_text(path: Path, text: str, *, overwrite: bool) -> None:
     """
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_replace(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 class LessonExport(QObject):

@@ -10,6 +10,7 @@ better ones later and the official checkpoints all read true.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mdn_gui.state import psnr_text
@@ -232,10 +233,18 @@ def _db(value: float) -> str:
     return psnr_text(value)
 
 
+def _gap(a: float, b: float) -> float:
+    """``a - b`` as a reader works it out from the two figures shown (each to 0.01 dB), so that a
+    sentence's "by 1.32 dB" always equals the difference of the numbers on screen."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a - b
+    return round(round(a, 2) - round(b, 2), 2)
+
+
 def _versus_input(name: str, value: float, noisy: float | None) -> str:
     if noisy is None:
         return ""
-    delta = value - noisy
+    delta = _gap(value, noisy)
     if abs(delta) < TIE_DB:
         return f"; the {name} output is about level with its noisy input ({_db(noisy)})"
     side = "above" if delta > 0 else "below"
@@ -268,7 +277,7 @@ def _compare(m: Measurement) -> str:
     reading = PAPER.get(m.noise)
     if reading is not None:
         text += f" The paper: {reading.masked:.1f} vs {reading.baseline:.1f} dB."
-    delta = masked - base
+    delta = _gap(masked, base)
     if delta >= TIE_DB:
         text += f" As in the paper, the masked model leads here in PSNR, by {delta:.2f} dB."
     elif delta <= -TIE_DB:
@@ -279,7 +288,7 @@ def _compare(m: Measurement) -> str:
     else:
         text += f" Here the two are within {TIE_DB} dB of each other in PSNR, unlike the paper's gap."
     if noisy is not None and masked < noisy:
-        text += f" The masked output scores {noisy - masked:.2f} dB below its own noisy input."
+        text += f" The masked output scores {_gap(noisy, masked):.2f} dB below its own noisy input."
     return text + _weights_note(m, ("masked", "baseline"))
 
 

@@ -17,11 +17,18 @@ if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
 
 DOCK_HEIGHT = 170
-WELCOME = (
-    "Welcome to mdn. This is lesson 1 of a six-step tour of masked training (the Lessons panel "
-    "below): Next (Alt+Right) goes on, Help > Tour (F1) brings it back. The numbers in the "
-    "lesson are measured here, with the weights that are loaded."
-)
+
+
+def welcome_text(total: int) -> str:
+    """The first-launch words, for a tour of ``total`` lessons (counted, never written out by hand)."""
+    return (
+        f"Welcome to mdn. This is lesson 1 of a {total}-step tour of masked training (the Lessons "
+        "panel below): Next (Alt+Right) goes on, Help > Tour (F1) brings it back. The numbers in "
+        "the lesson are measured here, with the weights that are loaded."
+    )
+
+
+WELCOME = welcome_text(len(lesson_data.LESSONS))
 
 
 def first_launch(window: MainWindow) -> bool:
@@ -60,7 +67,7 @@ class Tour:
             self.start,
             icon="fa6s.graduation-cap",
             shortcut="F1",
-            tip="The six-step tour of masked training",
+            tip=f"The {len(lesson_data.LESSONS)}-step tour of masked training",
         )
         self.next_action = make_action(w, "&Next Lesson", self.lessons.next, shortcut="Alt+Right")
         self.previous_action = make_action(w, "&Previous Lesson", self.lessons.previous, shortcut="Alt+Left")
@@ -85,8 +92,17 @@ class Tour:
         """First launch: lesson 1, set up and run at once, with a word on the tour."""
         self.start(0)
         self.window.banner.show_message(WELCOME, error=False)
+        self._welcoming = True
+
+    def _drop_welcome(self, index: int) -> None:
+        """The welcome speaks of lesson 1: it goes once the user moves to another lesson."""
+        if getattr(self, "_welcoming", False) and index != 0:
+            self._welcoming = False
+            if self.window.banner.isVisible() and self.window.banner.label.text() == WELCOME:
+                self.window.banner.hide()
 
     def _step_changed(self, index: int) -> None:
+        self._drop_welcome(index)
         lesson = self.lessons.lessons[index]
         if not self.dock.isVisible():
             self.dock.show()

@@ -1,0 +1,85 @@
+"""A newcomer session's findings, round 3 (issue 22): words that stay true as the user moves on."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mdn_gui import lessons as lesson_data
+from mdn_gui.lesson_export import write_text
+from mdn_gui.lessons import LESSONS, Measurement, live_sentence
+from mdn_gui.views.main_window import MainWindow
+from mdn_gui.views.tour import WELCOME, welcome_text
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def small_lessons(monkeypatch: pytest.MonkeyPatch) -> tuple[lesson_data.Lesson, ...]:
+    """The real steps on the tests' 64x64 chart, with at most 2 passes."""
+    small = tuple(
+        dataclasses.replace(lesson, sample="chart", passes=min(lesson.passes, 2)) for lesson in LESSONS
+    )
+    monkeypatch.setattr(lesson_data, "LESSONS", small)
+    return small
+
+
+def test_the_welcome_counts_the_lessons_it_ships() -> None:
+    assert f"lesson 1 of a {len(LESSONS)}-step tour" in WELCOME
+    assert "lesson 1 of a 9-step tour" in welcome_text(9) and "six" not in WELCOME
+
+
+def test_the_welcome_goes_once_the_user_leaves_lesson_1(
+    qtbot, small_lessons: tuple, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.welcome()
+    assert window.banner.isVisible() and window.banner.label.text() == WELCOME
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.lessons.next()
+    assert window.tour.lessons.index == 1 and not window.banner.isVisible()
+
+
+def test_another_message_is_not_taken_for_the_welcome(
+    qtbot, small_lessons: tuple, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.welcome()
+    window.banner.show_message("Opened photo.png as 8-bit (it was 16-bit)", error=False)
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.lessons.next()
+    assert window.banner.isVisible() and "photo.png" in window.banner.label.text()
+
+
+def test_the_handout_gets_the_umask_permissions_and_is_never_overwritten_unasked(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "lessons.html"
+        write_text(path, "<html>one</html>", overwrite=False)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        with pytest.raises(FileExistsError):
+            write_text(path, "<html>two</html>", overwrite=False)
+        assert path.read_text() == "<html>one</html>"
+        write_text(path, "<html>two</html>", overwrite=True)
+        assert path.read_text() == "<html>two</html>"
+        assert [p.name for p in tmp_path.iterdir()] == ["lessons.html"]  # no temporary left behind
+    finally:
+        os.umask(old)
+
+
+def test_a_gap_in_the_text_is_the_difference_of_the_figures_shown() -> None:
+    """28.094 and 26.786 show as 28.09 and 26.79: the text must say 1.30, not the raw 1.31."""
+    compare = next(lesson for lesson in LESSONS if lesson.live == "compare")
+    m = Measurement(noise="poisson:2.5", psnr={"noisy": 19.614, "masked": 28.094, "baseline": 26.786})
+    text = live_sentence(compare, m)
+    assert "masked 28.09 dB, baseline 26.79 dB" in text
+    assert "by 1.30 dB" in text and "1.31" not in text
+    below = Measurement(noise="poisson:2.5", psnr={"noisy": 20.006, "masked": 19.996, "baseline": 26.0})
+    assert "0.01 dB below its own noisy input" in live_sentence(compare, below)
