@@ -19,9 +19,11 @@ class WeightsGuard(QObject):
 
     Signals:
         dropped (text): the file could not be loaded and is no longer selected; says what now runs.
+        unloadable (path): that file's path, so that it leaves the recent-files list.
     """
 
     dropped = Signal(str)
+    unloadable = Signal(str)
 
     def __init__(self, session: SessionController, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +49,7 @@ class WeightsGuard(QObject):
         layer = MODEL_LAYERS[instead]
         if s.doc.view.b == CUSTOM:  # B showed the noisy image in the failed run's place
             s.doc.update_view(b=layer if layer in s.doc.layers else s.doc.view.a)
+        self.unloadable.emit(str(path))
         self.dropped.emit(
             f"Could not load {path.name}: {failed.message}. It is no longer selected; the "
             f"{cat.LABELS[instead]} is selected instead."

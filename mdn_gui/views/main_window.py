@@ -156,6 +156,7 @@ class MainWindow(SavingMixin, QMainWindow):
         s.message.connect(self.show_status)
         self.weights_guard = WeightsGuard(s, self)
         self.weights_guard.dropped.connect(self.show_error)
+        self.weights_guard.unloadable.connect(self.forget_recent)
         s.run_failed.connect(self.show_error)
         s.running_changed.connect(self._update_cancel)
         s.running_changed.connect(self.run_progress.set_running)
@@ -346,6 +347,11 @@ class MainWindow(SavingMixin, QMainWindow):
         if self.remember:
             self.recent.add(path, tag=tag)
             self._fill_recent_menu()
+
+    def forget_recent(self, path: str) -> None:
+        """Take a file that failed to load off File > Open Recent (and the saved list)."""
+        self.recent.remove(path)
+        self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
         noisy, weights = self.recent.tagged("noisy"), self.recent.tagged("weights")

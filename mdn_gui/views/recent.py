@@ -32,6 +32,13 @@ class RecentFiles:
             marked = (self.tagged(kind) - {name}) | ({name} if tag == kind else set())
             self.settings.setValue(f"{self.key}_{kind}", [f for f in files if f in marked])
 
+    def remove(self, path: str | Path) -> None:
+        """Forget ``path`` (a weights file that opened but could not be loaded), tags and all."""
+        name = str(Path(path).resolve())
+        self.settings.setValue(self.key, [f for f in self.files() if f != name])
+        for kind in TAGS:
+            self.settings.setValue(f"{self.key}_{kind}", sorted(self.tagged(kind) - {name}))
+
     def _list(self, key: str) -> list[str]:
         value = self.settings.value(key, [])
         if isinstance(value, str):  # INI files give a single entry back as a string

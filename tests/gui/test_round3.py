@@ -8,6 +8,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from mdn_gui import lessons as lesson_data
@@ -83,3 +85,24 @@ def test_a_gap_in_the_text_is_the_difference_of_the_figures_shown() -> None:
     assert "by 1.30 dB" in text and "1.31" not in text
     below = Measurement(noise="poisson:2.5", psnr={"noisy": 20.006, "masked": 19.996, "baseline": 26.0})
     assert "0.01 dB below its own noisy input" in live_sentence(compare, below)
+
+
+def test_weights_that_failed_to_load_leave_open_recent(
+    qtbot, make_window: Callable[..., MainWindow], tmp_path: Path
+) -> None:
+    window = make_window()
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), np.full((24, 24, 3), 128, np.uint8))
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not weights at all")
+    with qtbot.waitSignal(window.session.image_opened, timeout=TIMEOUT):
+        assert window.open_path(photo)
+    assert window.open_path(bad, weights=True)
+    assert str(bad.resolve()) in window.recent_files()
+    with qtbot.waitSignal(window.session.run_failed, timeout=TIMEOUT):
+        window.session.run_now()
+    assert window.recent_files() == [str(photo.resolve())]
+    assert not window.recent.tagged("weights")
+    labels = [a.text() for a in window.actions_.recent_menu.actions()]
+    assert not any("broken" in text for text in labels) and any("photo" in text for text in labels)
+    assert make_window().recent_files() == [str(photo.resolve())]  # and the saved list forgot it too
