@@ -31,7 +31,8 @@ MODEL_LAYERS = {"masked": MASKED, "baseline": BASELINE, "custom": CUSTOM, "nlm":
 NETWORK_MODELS = ("masked", "baseline", "custom")
 CLASSICAL_MODELS = ("nlm", "bm3d")
 VIEW_MODES = ("split", "side", "toggle", "diff")
-DIFF_REFERENCES = ("clean", "before")
+# |B - clean|, |A - clean| (where each side errs) and |B - A|.
+DIFF_REFERENCES = ("clean", "a_clean", "before")
 # Largest seed and number of passes the panels and the command line accept.
 MAX_SEED = 2**31 - 1
 MAX_PASSES = 64

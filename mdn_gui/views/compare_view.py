@@ -111,6 +111,7 @@ class CompareView(QWidget):
         self.swap_button = self._tool("fa6s.right-left", "Swap A and B", self.swap)
         self.diff_combo = QComboBox(self)
         self.diff_combo.addItem("|B - clean|", "clean")
+        self.diff_combo.addItem("|A - clean|", "a_clean")
         self.diff_combo.addItem("|B - A|", "before")
         self.diff_combo.setToolTip("Reference of the difference heatmap")
         policy = self.diff_combo.sizePolicy()
@@ -201,8 +202,8 @@ class CompareView(QWidget):
         # Hidden outside diff mode (greyed, it looked broken); its room is kept, so the pickers
         # keep their width when the mode changes.
         self.diff_combo.setVisible(view.mode == "diff")
-        # The reference in use: without a clean image |B - clean| falls back to |B - A|.
-        used = "clean" if self.diff_reference() == CLEAN else "before"
+        # The reference in use: without a clean image |B - clean| and |A - clean| fall back to |B - A|.
+        used = view.diff_ref if self.diff_reference() == CLEAN else "before"
         self.diff_combo.setCurrentIndex(max(self.diff_combo.findData(used), 0))
         self._refresh_pickers()
         self._refresh_images()
@@ -216,8 +217,8 @@ class CompareView(QWidget):
                 combo.addItem(self.doc.layers[key].label, key)
             combo.setCurrentIndex(max(combo.findData(current), 0))
             combo.blockSignals(False)
-        clean_item = self.diff_combo.model().item(0)
-        clean_item.setEnabled(self.doc.has_clean)
+        for row in (0, 1):  # the two differences from the clean image
+            self.diff_combo.model().item(row).setEnabled(self.doc.has_clean)
 
     # ------------------------------------------------------------------ images
 
@@ -239,11 +240,15 @@ class CompareView(QWidget):
         return f"{text}  {psnr_text(metrics.psnr)}" if metrics is not None else text
 
     def diff_reference(self) -> str | None:
-        """Key of the layer B is compared with in difference mode."""
-        a, _ = self.doc.shown_pair()
-        if self.doc.view.diff_ref == "clean" and self.doc.has_clean:
-            return CLEAN
-        return a
+        """Key of the layer the difference is taken against (the clean image, else A)."""
+        return self.diff_pair()[1]
+
+    def diff_pair(self) -> tuple[str | None, str | None]:
+        """(subject, reference) of the difference heatmap: B or A against clean, else B against A."""
+        a, b = self.doc.shown_pair()
+        if self.doc.view.diff_ref in ("clean", "a_clean") and self.doc.has_clean:
+            return (a if self.doc.view.diff_ref == "a_clean" else b), CLEAN
+        return b, a
 
     def _refresh_images(self, *_: Any) -> None:
         a, b = self.doc.shown_pair()
@@ -256,10 +261,11 @@ class CompareView(QWidget):
             self.canvas.set_colorbar(None)
             self.canvas.set_images(self.qimage(a), self.qimage(b), labels)
             return
-        ref = self.diff_reference() or a
-        heat = self.diff.get(b, ref)
+        subject, ref = self.diff_pair()
+        subject, ref = subject or b, ref or a
+        heat = self.diff.get(subject, ref)
         ref_label = "clean" if ref == CLEAN else self.doc.layers[ref].label
-        title = f"|{self.doc.layers[b].label} - {ref_label}|"
+        title = f"|{self.doc.layers[subject].label} - {ref_label}|"
         if heat is None or not heat.current:
             title += "  (could not compute)" if self.diff.failed else "  (computing...)"
         self.canvas.set_images(self.qimage(a), None if heat is None else heat.image, (labels[0], title))
@@ -292,11 +298,12 @@ class CompareView(QWidget):
             raise ValueError("there is nothing to export yet")
         mode = self.doc.view.mode
         if mode == "diff":
-            ref = self.diff_reference() or a
-            heat = self.diff.cached(b, ref)  # else computed here once, not also in the worker
+            subject, ref = self.diff_pair()
+            subject, ref = subject or b, ref or a
+            heat = self.diff.cached(subject, ref)  # else computed here once, not also in the worker
             if heat is not None:
                 return from_qimage(heat.image)
-            diff = difference(self.doc.layers[b].image, self.doc.layers[ref].image)
+            diff = difference(self.doc.layers[subject].image, self.doc.layers[ref].image)
             return heatmap(diff, nice_scale(diff), lookup_table())
         if mode == "toggle":
             key = b if self.canvas.showing_b else a

@@ -106,3 +106,37 @@ def test_weights_that_failed_to_load_leave_open_recent(
     labels = [a.text() for a in window.actions_.recent_menu.actions()]
     assert not any("broken" in text for text in labels) and any("photo" in text for text in labels)
     assert make_window().recent_files() == [str(photo.resolve())]  # and the saved list forgot it too
+
+
+def test_diff_mode_shows_where_side_a_errs_too(qtbot, session) -> None:
+    """README step 2 asks to see where each model errs: |A - clean| beside |B - clean| and |B - A|."""
+    from mdn_gui.compose import difference
+    from mdn_gui.views.compare_view import CompareView
+
+    view = CompareView(session.doc, session.doc.update_view)
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    a, b = session.doc.shown_pair()
+    assert [view.diff_combo.itemData(i) for i in range(view.diff_combo.count())] == [
+        "clean", "a_clean", "before"
+    ]
+    session.doc.update_view(mode="diff", diff_ref="a_clean")
+    assert view.diff_combo.currentData() == "a_clean"
+    assert view.canvas._labels[1].startswith(f"|{session.doc.layers[a].label} - clean|")
+    heats = {}
+    for ref in ("clean", "a_clean"):
+        session.doc.update_view(diff_ref=ref)
+        heats[ref] = view.export_array().astype(float)
+    assert np.abs(heats["clean"] - heats["a_clean"]).mean() > 1  # two different pictures
+    a_err = difference(session.doc.layers[a].image, session.doc.layers["clean"].image)
+    b_err = difference(session.doc.layers[b].image, session.doc.layers["clean"].image)
+
+    def follows(heat: np.ndarray, err: np.ndarray) -> float:  # how closely a map tracks an error
+        return float(np.corrcoef(heat.mean(axis=2).ravel(), err.ravel())[0, 1])
+
+    assert follows(heats["a_clean"], a_err) > 0.9 and follows(heats["a_clean"], a_err) > follows(
+        heats["a_clean"], b_err
+    )
+    assert follows(heats["clean"], b_err) > 0.9
