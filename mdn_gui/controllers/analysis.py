@@ -156,19 +156,25 @@ class AnalysisController(QObject):
     def _source_changed(self) -> None:
         """A new image: the sweeps of the old one would pass for this one's."""
         self.cancel_sweep()
-        for kind in ("attention", "noise"):
-            if self.doc.sweeps[kind]:
-                self.doc.clear_sweep(kind)
+        cleared = [kind for kind in ("attention", "noise") if self.doc.sweeps[kind]]
+        for kind in cleared:
+            self.doc.clear_sweep(kind)
+        if cleared:  # "Sweep finished." above emptied plots read as a sweep that found nothing
+            self.sweep_message.emit("A new image: the sweeps of the last one were cleared.")
 
     def _noise_changed(self, noise: NoiseSettings) -> None:
         """Another noise type: the level sweep's axis is that type's level, its curves were not."""
         if noise.kind == self._noise_kind:
             return
-        self._noise_kind = noise.kind
+        old, self._noise_kind = self._noise_kind, noise.kind
         if self.sweeping == "noise":
             self.cancel_sweep()
         if self.doc.sweeps["noise"]:
             self.doc.clear_sweep("noise")
+            self.sweep_message.emit(
+                f"The noise type changed: the level sweep (of {old} noise) was cleared; "
+                "the attention-mask sweep keeps the noise in its title."
+            )
 
     @property
     def sweeping(self) -> str | None:

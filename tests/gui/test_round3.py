@@ -140,3 +140,21 @@ def test_diff_mode_shows_where_side_a_errs_too(qtbot, session) -> None:
         heats["a_clean"], b_err
     )
     assert follows(heats["clean"], b_err) > 0.9
+
+
+def test_the_sweeps_panel_does_not_say_finished_above_plots_a_noise_change_emptied(qtbot, session) -> None:
+    from mdn_gui.controllers.analysis import AnalysisController
+    from mdn_gui.plots.sweep_plot import SweepPlot
+
+    analysis = AnalysisController(session)
+    plot = SweepPlot(analysis)
+    qtbot.addWidget(plot)
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("noise", xs=(15.0, 25.0))
+    assert plot.status.text() == "Sweep finished." and plot.point_count("noise") > 0
+    session.doc.update_noise(kind="speckle", level=0.024)
+    assert plot.point_count("noise") == 0
+    assert "Sweep finished" not in plot.status.text() and "gaussian" in plot.status.text()
+    assert "cleared" in plot.status.text()
