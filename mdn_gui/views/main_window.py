@@ -389,6 +389,9 @@ class MainWindow(SavingMixin, QMainWindow):
         self._closed = True
         self.save_settings()
         self.analysis.cancel_sweep()
+        # Gone from the screen at once: stopping the workers waits for the tile being computed
+        # (seconds for a large image run whole), and a frozen window read as a hang.
+        self.hide()
         self.session.shutdown()
         self.theme.changed.disconnect(self.apply_theme)
         for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):

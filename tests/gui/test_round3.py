@@ -158,3 +158,20 @@ def test_the_sweeps_panel_does_not_say_finished_above_plots_a_noise_change_empti
     assert plot.point_count("noise") == 0
     assert "Sweep finished" not in plot.status.text() and "gaussian" in plot.status.text()
     assert "cleared" in plot.status.text()
+
+
+def test_closing_mid_run_hides_the_window_before_waiting_for_the_workers(
+    qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    stop = window.session.shutdown
+
+    def shutdown() -> None:
+        seen.append(window.isVisible())
+        stop()
+
+    monkeypatch.setattr(window.session, "shutdown", shutdown)
+    window.session.run_now("masked")
+    assert window.session.running
+    window.close()
+    assert seen == [False] and not window.session.running
