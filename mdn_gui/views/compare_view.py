@@ -19,13 +19,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mdn_gui.catalog import LABELS
 from mdn_gui.compose import compose_export, difference, heatmap, nice_scale
 from mdn_gui.controllers.difference import DiffRenderer
-from mdn_gui.state import CLEAN, Document, ViewSettings, psnr_text
+from mdn_gui.state import BASELINE, CLEAN, CUSTOM, MASKED, Document, ViewSettings, psnr_text
 from mdn_gui.views.binding import subscribe
 from mdn_gui.views.canvas import ImageCanvas
 from mdn_gui.views.convert import colorbar_qimage, from_qimage, lookup_table, to_qimage
 from mdn_gui.views.diff_image import DiffImage
+
+# The model layers a picker keeps when they are missing: chosen, but not run or cancelled.
+NOT_RUN_NAMES = {MASKED: LABELS["masked"], BASELINE: LABELS["baseline"], CUSTOM: LABELS["custom"]}
 
 MODES = {  # mode: (label, icon, tooltip)
     "split": ("Split", "fa6s.table-columns", "A left, B right of a divider (drag it, or Left/Right keys)"),
@@ -215,6 +219,11 @@ class CompareView(QWidget):
             combo.clear()
             for key in self.doc.ordered_keys():
                 combo.addItem(self.doc.layers[key].label, key)
+            chosen = self.doc.view.a if combo is self.a_combo else self.doc.view.b
+            if chosen in NOT_RUN_NAMES and chosen not in self.doc.layers:
+                # The user's choice stays (a cancelled run removed its layer): named as not run.
+                combo.addItem(f"{NOT_RUN_NAMES[chosen]} (not run)", chosen)
+                current = chosen
             combo.setCurrentIndex(max(combo.findData(current), 0))
             combo.blockSignals(False)
         for row in (0, 1):  # the two differences from the clean image
@@ -232,6 +241,13 @@ class CompareView(QWidget):
             cached = (layer.version, to_qimage(pixels))
             self._cache[key] = cached
         return cached[1]
+
+    def _side_label(self, side: str, chosen: str, shown: str) -> str:
+        """``B: masked model  31.43 dB``, or, where the chosen layer has not run (or was
+        cancelled), ``B: masked model not run (showing noisy input)``."""
+        if chosen != shown and chosen in NOT_RUN_NAMES:
+            return f"{side}: {NOT_RUN_NAMES[chosen]} not run (showing {self.doc.layers[shown].label})"
+        return f"{side}: {self.label(shown)}"
 
     def label(self, key: str) -> str:
         layer = self.doc.layers[key]
@@ -256,7 +272,7 @@ class CompareView(QWidget):
             self.canvas.set_images(None, None)
             self.canvas.set_colorbar(None)
             return
-        labels = (f"A: {self.label(a)}", f"B: {self.label(b)}")
+        labels = (self._side_label("A", self.doc.view.a, a), self._side_label("B", self.doc.view.b, b))
         if self.doc.view.mode != "diff":
             self.canvas.set_colorbar(None)
             self.canvas.set_images(self.qimage(a), self.qimage(b), labels)

@@ -175,3 +175,18 @@ def test_closing_mid_run_hides_the_window_before_waiting_for_the_workers(
     assert window.session.running
     window.close()
     assert seen == [False] and not window.session.running
+
+
+def test_after_cancel_side_b_keeps_the_users_choice_shown_as_not_run(qtbot, window: MainWindow) -> None:
+    window.session_view(b="masked")
+    window.session.run_now("masked")
+    window.cancel()
+    compare = window.compare
+    assert window.doc.view.b == "masked" and "masked" not in window.doc.layers
+    assert compare.b_combo.currentData() == "masked" and "not run" in compare.b_combo.currentText()
+    assert "masked model not run (showing" in compare.canvas._labels[1]
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
+        window.session.run_now("masked")
+    assert compare.b_combo.currentText() == window.doc.layers["masked"].label
+    assert compare.canvas._labels[1].startswith("B: masked model")
+    assert "not run" not in compare.canvas._labels[1]
