@@ -48,19 +48,31 @@ class ExportedStep:
     measurement: Measurement
 
 
-def measured_rows(m: Measurement) -> list[tuple[str, str]]:
-    """The numbers of a measurement as (what, value) rows of the handout's table."""
+def measured_rows(lesson: Lesson, m: Measurement) -> list[tuple[str, str]]:
+    """The numbers of a measurement as (what, value) rows of the handout's table.
+
+    Only what the lesson ran is listed (lesson 1 runs the baseline alone: no masked weights, no
+    token share of an unmasked run), and each PSNR says what it was measured on: the whole image
+    for the runs, a centre crop for the sweeps.
+    """
+    ran = set(lesson.runs)
     rows = [("noise", m.noise)]
-    rows += [(f"PSNR {key}", f"{value:.2f} dB") for key, value in m.psnr.items()]
-    if m.kept is not None:
+    rows += [
+        (f"PSNR {key} (whole image)", f"{value:.2f} dB")
+        for key, value in m.psnr.items()
+        if key == "noisy" or key in ran
+    ]
+    if m.kept is not None and (m.kept < 1.0 or lesson.live == "keep"):
         rows.append(("tokens kept (first block)", f"{m.kept:.1%}"))
     if m.input_kept is not None:
         rows.append(("input pixels kept", f"{m.input_kept:.1%}"))
     if m.std_mean is not None:
         rows.append((f"mean std over {m.passes} passes", f"{m.std_mean:.2f} (8-bit levels)"))
     for name, points in m.sweep.items():
-        rows.append((f"sweep: {name}", ", ".join(f"{x:g}: {y:.2f} dB" for x, y in sorted(points))))
-    rows += [(f"weights ({choice})", line) for choice, line in m.weights.items() if line]
+        rows.append(
+            (f"sweep on a centre crop: {name}", ", ".join(f"{x:g}: {y:.2f} dB" for x, y in sorted(points)))
+        )
+    rows += [(f"weights ({choice})", line) for choice, line in m.weights.items() if line and choice in ran]
     return rows
 
 
@@ -78,7 +90,7 @@ def handout_html(steps: list[ExportedStep]) -> str:
         data = base64.b64encode(step.picture.read_bytes()).decode("ascii")
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td class='value'>{html.escape(v)}</td></tr>"
-            for k, v in measured_rows(step.measurement)
+            for k, v in measured_rows(step.lesson, step.measurement)
         )
         parts += [
             f"<section id='lesson-{step.index + 1}'>",

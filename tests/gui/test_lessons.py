@@ -202,7 +202,7 @@ def test_export_writes_every_step_and_a_handout_with_the_numbers_on_screen(
     for numbers, section in zip(seen, sections, strict=True):
         for key in ("masked", "baseline"):
             if key in numbers:
-                assert f"PSNR {key}</td><td class='value'>{numbers[key]}" in section
+                assert f"PSNR {key} (whole image)</td><td class='value'>{numbers[key]}" in section
     assert re.search(r"Unlike the paper|As in the paper|within 0.3 dB", sections[1])
     with pytest.raises(SystemExit):  # a second export does not overwrite the first unasked
         parse_args(["--export-lessons", str(folder)])

@@ -190,3 +190,25 @@ def test_after_cancel_side_b_keeps_the_users_choice_shown_as_not_run(qtbot, wind
     assert compare.b_combo.currentText() == window.doc.layers["masked"].label
     assert compare.canvas._labels[1].startswith("B: masked model")
     assert "not run" not in compare.canvas._labels[1]
+
+
+def test_the_handout_lists_only_what_a_lesson_ran_and_says_what_each_psnr_was_measured_on() -> None:
+    from mdn_gui.lesson_export import measured_rows
+
+    first = LESSONS[0]
+    assert first.runs == ("baseline",)
+    m = Measurement(
+        noise="poisson:2.5",
+        psnr={"noisy": 19.61, "baseline": 26.77, "masked": 28.09},
+        weights={"baseline": "baseline.safetensors, 20,350 it", "masked": "masked.safetensors, 20,350 it"},
+        kept=1.0,
+        sweep={"masked model": [(2.5, 27.61)]},
+    )
+    rows = dict(measured_rows(first, m))
+    assert rows["PSNR baseline (whole image)"] == "26.77 dB" and "PSNR noisy (whole image)" in rows
+    assert not any("masked" in key for key in rows if not key.startswith("sweep"))
+    assert "tokens kept (first block)" not in rows
+    assert rows["sweep on a centre crop: masked model"] == "2.5: 27.61 dB"
+    both = next(lesson for lesson in LESSONS if set(lesson.runs) == {"baseline", "masked"})
+    rows = dict(measured_rows(both, m))
+    assert {"weights (masked)", "weights (baseline)", "PSNR masked (whole image)"} <= set(rows)
