@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MDN_GUI_THREADS", "1")
 
+import dataclasses  # noqa: E402
 import gc  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -20,6 +21,7 @@ import torch  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from mdn_gui import lessons as lesson_data  # noqa: E402
 from mdn_gui.app import configure_pyqtgraph  # noqa: E402
 from mdn_gui.catalog import ModelCatalog  # noqa: E402
 from mdn_gui.controllers.analysis import AnalysisController  # noqa: E402
@@ -143,3 +145,14 @@ def make_window(
 @pytest.fixture
 def window(make_window: Callable[..., MainWindow]) -> MainWindow:
     return make_window()
+
+
+@pytest.fixture
+def small_lessons(monkeypatch: pytest.MonkeyPatch) -> tuple[lesson_data.Lesson, ...]:
+    """The real steps on the tests' 64x64 chart (loaded as "chart"), with 2 passes, not 8."""
+    small = tuple(
+        dataclasses.replace(lesson, sample="chart", passes=min(lesson.passes, 2))
+        for lesson in lesson_data.LESSONS
+    )
+    monkeypatch.setattr(lesson_data, "LESSONS", small)
+    return small

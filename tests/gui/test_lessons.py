@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -25,16 +24,6 @@ from model_core.noise import NoiseSpec
 
 TIMEOUT = 60_000
 COMPARE = LESSONS[1]
-
-
-@pytest.fixture
-def small_lessons(monkeypatch: pytest.MonkeyPatch) -> tuple[lesson_data.Lesson, ...]:
-    """The real steps on the tests' 64x64 chart (loaded as "chart"), with 2 passes, not 8."""
-    small = tuple(
-        dataclasses.replace(lesson, sample="chart", passes=min(lesson.passes, 2)) for lesson in LESSONS
-    )
-    monkeypatch.setattr(lesson_data, "LESSONS", small)
-    return small
 
 
 def measured(qtbot, window: MainWindow, index: int) -> Measurement:

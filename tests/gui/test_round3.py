@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 from collections.abc import Callable
@@ -12,23 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mdn_gui import lessons as lesson_data
 from mdn_gui.lesson_export import write_text
 from mdn_gui.lessons import LESSONS, Measurement, live_sentence
 from mdn_gui.views.main_window import MainWindow
 from mdn_gui.views.tour import WELCOME, welcome_text
 
 TIMEOUT = 60_000
-
-
-@pytest.fixture
-def small_lessons(monkeypatch: pytest.MonkeyPatch) -> tuple[lesson_data.Lesson, ...]:
-    """The real steps on the tests' 64x64 chart, with at most 2 passes."""
-    small = tuple(
-        dataclasses.replace(lesson, sample="chart", passes=min(lesson.passes, 2)) for lesson in LESSONS
-    )
-    monkeypatch.setattr(lesson_data, "LESSONS", small)
-    return small
 
 
 def test_the_welcome_counts_the_lessons_it_ships() -> None:
