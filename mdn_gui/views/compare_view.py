@@ -278,7 +278,6 @@ class CompareView(QWidget):
             self.canvas.set_images(self.qimage(a), self.qimage(b), labels)
             return
         subject, ref = self.diff_pair()
-        subject, ref = subject or b, ref or a
         heat = self.diff.get(subject, ref)
         ref_label = "clean" if ref == CLEAN else self.doc.layers[ref].label
         title = f"|{self.doc.layers[subject].label} - {ref_label}|"
@@ -315,7 +314,6 @@ class CompareView(QWidget):
         mode = self.doc.view.mode
         if mode == "diff":
             subject, ref = self.diff_pair()
-            subject, ref = subject or b, ref or a
             heat = self.diff.cached(subject, ref)  # else computed here once, not also in the worker
             if heat is not None:
                 return from_qimage(heat.image)

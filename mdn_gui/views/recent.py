@@ -35,9 +35,11 @@ class RecentFiles:
     def remove(self, path: str | Path) -> None:
         """Forget ``path`` (a weights file that opened but could not be loaded), tags and all."""
         name = str(Path(path).resolve())
-        self.settings.setValue(self.key, [f for f in self.files() if f != name])
-        for kind in TAGS:
-            self.settings.setValue(f"{self.key}_{kind}", sorted(self.tagged(kind) - {name}))
+        files = [f for f in self.files() if f != name]
+        self.settings.setValue(self.key, files)
+        for kind in TAGS:  # in the list's order, as add() keeps them
+            marked = self.tagged(kind)
+            self.settings.setValue(f"{self.key}_{kind}", [f for f in files if f in marked])
 
     def _list(self, key: str) -> list[str]:
         value = self.settings.value(key, [])

@@ -92,14 +92,12 @@ class Tour:
         """First launch: lesson 1, set up and run at once, with a word on the tour."""
         self.start(0)
         self.window.banner.show_message(WELCOME, error=False)
-        self._welcoming = True
 
     def _drop_welcome(self, index: int) -> None:
         """The welcome speaks of lesson 1: it goes once the user moves to another lesson."""
-        if getattr(self, "_welcoming", False) and index != 0:
-            self._welcoming = False
-            if self.window.banner.isVisible() and self.window.banner.label.text() == WELCOME:
-                self.window.banner.hide()
+        banner = self.window.banner
+        if index != 0 and banner.isVisible() and banner.label.text() == WELCOME:
+            banner.hide()
 
     def _step_changed(self, index: int) -> None:
         self._drop_welcome(index)
