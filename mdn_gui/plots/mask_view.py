@@ -23,6 +23,8 @@ MODES = {
     "attention": "Attention of a clicked pixel",
     "std": "Std over passes",
 }
+# Height of the clicked pixel's attention plot: a square 8x8 grid with its title, axes and bar.
+HEAT_MIN_HEIGHT = 300
 
 
 def block_description(block: int, depths: tuple[int, ...]) -> str:
@@ -347,10 +349,15 @@ class MaskView(QWidget):
         )
 
     def _heat_axes(self, *, attention: bool) -> None:
-        """Attention: axes that count the window's tokens; std map: the image, with no axes
-        (locked to the image's aspect, axes ran far outside it)."""
+        """Attention: axes that count the window's tokens; std map: the image, with no axes.
+
+        Both locked to square pixels: unlocked, the 8x8 window was drawn as a ~340x40 px strip
+        (the std map's axes ran far outside the image). The window gets the room of a square
+        grid whose cells can carry their crosses.
+        """
         plot = self.heat_plot
-        plot.setAspectLocked(not attention)
+        plot.setAspectLocked(True)
+        self.heat_view.setMinimumHeight(HEAT_MIN_HEIGHT if attention else 0)
         for side, label in (("bottom", "key column in the window"), ("left", "key row")):
             plot.setLabel(side, label if attention else "")  # (setLabel shows the axis)
             plot.showAxis(side, attention)

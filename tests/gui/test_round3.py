@@ -200,3 +200,28 @@ def test_the_handout_lists_only_what_a_lesson_ran_and_says_what_each_psnr_was_me
     both = next(lesson for lesson in LESSONS if set(lesson.runs) == {"baseline", "masked"})
     rows = dict(measured_rows(both, m))
     assert {"weights (masked)", "weights (baseline)", "PSNR masked (whole image)"} <= set(rows)
+
+
+def test_the_clicked_pixels_attention_is_a_square_grid_not_a_strip(qtbot, session) -> None:
+    from PySide6.QtCore import QPointF
+
+    from mdn_gui.controllers.analysis import AnalysisController
+    from mdn_gui.plots.mask_view import MaskView
+
+    analysis = AnalysisController(session)
+    view = MaskView(analysis)
+    qtbot.addWidget(view)
+    view.resize(340, 520)  # a narrow dock, as in the window
+    view.show()
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now("masked")
+    view.set_mode("attention")
+    with qtbot.waitSignal(analysis.attention_ready, timeout=TIMEOUT):
+        view.set_pixel(21, 13)
+    qtbot.wait(50)
+    ws = view.attention.weights.shape[-1]
+    box = view.heat_plot.getViewBox()
+    top_left, bottom_right = box.mapViewToScene(QPointF(0, 0)), box.mapViewToScene(QPointF(ws, ws))
+    width, height = abs(bottom_right.x() - top_left.x()), abs(bottom_right.y() - top_left.y())
+    assert width == pytest.approx(height, rel=0.05)
+    assert min(width, height) >= 12 * ws  # cells big enough to carry their crosses
