@@ -208,4 +208,6 @@ class LessonController(QObject):
             m.std_mean = float(record.std.mean() * 255.0) if record.std is not None else None
         if "noise" in lesson.sweeps:
             m.sweep = {name: list(points) for name, points in doc.sweeps["noise"].items()}
+        if "attention" in lesson.sweeps:
+            m.ratio_sweep = {name: list(points) for name, points in doc.sweeps["attention"].items()}
         return m

@@ -171,9 +171,9 @@ class SweepPlot(QWidget):
     def _fill_legend(self, kind: str) -> None:
         colours = series_colours(self._dark)
         self.legends[kind].setText(
-            "&nbsp;&nbsp; ".join(  # names wrap whole: spaces inside them do not break
-                f"<span style='color:{colours.get(name, '#b58900')}'>&#9632;</span>&nbsp;"
-                + html.escape(name).replace(" ", "&nbsp;")
+            " ".join(  # names wrap whole: neither their spaces nor their hyphens ("non-local") break
+                f"<span style='white-space:nowrap'><span style='color:{colours.get(name, '#b58900')}'>"
+                f"&#9632;</span> {html.escape(name)}&nbsp;&nbsp;</span>"
                 for name in self.curves[kind]
             )
         )

@@ -6,7 +6,7 @@ import html
 
 import qtawesome as qta
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from mdn_gui.controllers.lessons import LessonController
 from mdn_gui.lessons import Measurement, lesson_text, live_sentence
@@ -45,13 +45,22 @@ class LessonsPanel(QWidget):
         for button in (self.previous_button, self.apply_button, self.next_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        words = QVBoxLayout()
+        # The words scroll rather than being cut off when the dock is short; the tour grows the
+        # dock to fit them (needed_height) once a step is measured.
+        self.words = QWidget(self)
+        words = QVBoxLayout(self.words)
+        words.setContentsMargins(0, 0, 0, 0)
         words.addWidget(self.heading)
         words.addWidget(self.text)
         words.addWidget(self.live)
         words.addStretch(1)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidget(self.words)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QHBoxLayout(self)
-        layout.addLayout(words, 1)
+        layout.addWidget(self.scroll, 1)
         layout.addLayout(buttons)
         self.previous_button.clicked.connect(lambda _=False: lessons.previous())
         self.next_button.clicked.connect(lambda _=False: lessons.next())
@@ -75,3 +84,9 @@ class LessonsPanel(QWidget):
     def _measured(self, index: int, measurement: Measurement) -> None:
         if index == self.lessons.index:
             self.live.setText(live_sentence(self.lessons.lessons[index], measurement))
+
+    def needed_height(self) -> int:
+        """Height the panel needs to show all its words at its present width, unscrolled."""
+        words = self.words.layout().totalHeightForWidth(self.scroll.viewport().width())
+        margins = self.layout().contentsMargins()
+        return max(words, self.layout().minimumSize().height()) + margins.top() + margins.bottom()

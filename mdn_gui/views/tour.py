@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
 
 DOCK_HEIGHT = 170
+MAX_DOCK_SHARE = 0.4
 
 
 def welcome_text(total: int) -> str:
@@ -57,6 +58,7 @@ class Tour:
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()  # until the tour is asked for
         self.lessons.step_changed.connect(self._step_changed)
+        self.lessons.measured.connect(lambda _index, _m: self.fit_dock())
 
     def build_menu(self) -> None:
         """Add the Help menu (after the window's other menus)."""
@@ -98,6 +100,16 @@ class Tour:
         banner = self.window.banner
         if index != 0 and banner.isVisible() and banner.label.text() == WELCOME:
             banner.hide()
+
+    def fit_dock(self) -> None:
+        """Grow the dock to show the step's words unscrolled, up to 40 % of the window's height
+        (beyond that they scroll; the image keeps the rest)."""
+        if not self.dock.isVisible():
+            return
+        title = self.dock.height() - self.panel.height()  # the dock's title bar and frame
+        want = min(self.panel.needed_height() + title, int(self.window.height() * MAX_DOCK_SHARE))
+        if want > self.dock.height():
+            self.window.resizeDocks([self.dock], [want], Qt.Orientation.Vertical)
 
     def _step_changed(self, index: int) -> None:
         self._drop_welcome(index)

@@ -70,7 +70,8 @@ def test_attention_heatmap_counts_window_tokens_and_marks_query_and_dropped(
     (x0, x1), (y0, y1) = view.heat_plot.viewRange()
     assert min(x1 - x0, y1 - y0) == pytest.approx(ws, abs=0.01)
     assert x0 <= 0.01 and x1 >= ws - 0.01 and y0 <= 0.01 and y1 >= ws - 0.01
-    assert (x0 + x1) / 2 == pytest.approx(ws / 2, abs=0.01) and (y0 + y1) / 2 == pytest.approx(ws / 2, abs=0.01)
+    assert (x0 + x1) / 2 == pytest.approx(ws / 2, abs=0.01)
+    assert (y0 + y1) / 2 == pytest.approx(ws / 2, abs=0.01)
     xs, ys = view.heat_query.getData()
     row, col = int(ys[0]), int(xs[0])
     assert view.attention.key_rows[row, col] == 13 and view.attention.key_cols[row, col] == 21

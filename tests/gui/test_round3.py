@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import cv2
@@ -225,3 +227,55 @@ def test_the_clicked_pixels_attention_is_a_square_grid_not_a_strip(qtbot, sessio
     width, height = abs(bottom_right.x() - top_left.x()), abs(bottom_right.y() - top_left.y())
     assert width == pytest.approx(height, rel=0.05)
     assert min(width, height) >= 12 * ws  # cells big enough to carry their crosses
+
+
+def test_lesson_6_sweeps_the_mask_ratio_and_its_words_fit_unscrolled(
+    qtbot, small_lessons: tuple, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    window.resize(1100, 800)  # a laptop's window: the words wrap to more lines than the dock's start
+    index = next(i for i, lesson in enumerate(small_lessons) if lesson.live == "sweep")
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.start(index)
+    qtbot.wait(100)  # let the dock take its new height
+    ratio_curves = window.sweep_plot.curves["attention"]
+    assert set(ratio_curves) == {"masked model", "baseline model"}
+    for curve in ratio_curves.values():  # the "PSNR vs mask ratio" plot is drawn, not empty
+        xs, _ = curve.getData()
+        assert xs is not None and len(xs) == 8 and xs[0] == 0.0
+    text = window.tour.panel.live.text()
+    assert "Against the mask ratio, the masked model scores" in text and "with no mask" in text
+    assert window.tour.panel.scroll.verticalScrollBar().maximum() == 0  # nothing cut off or hidden
+
+
+def test_the_ratio_sentence_follows_the_measured_points() -> None:
+    sweep = next(lesson for lesson in LESSONS if lesson.live == "sweep")
+    m = Measurement(
+        noise="poisson:2.5",
+        sweep={"masked model": [(2.5, 27.0)], "baseline model": [(2.5, 26.0)]},
+        ratio_sweep={
+            "masked model": [(0.0, 20.13), (75.0, 27.61), (95.0, 25.0)],
+            "baseline model": [(0.0, 26.69), (75.0, 25.9), (95.0, 26.691)],
+        },
+    )
+    text = live_sentence(sweep, m)
+    assert "the masked model scores 20.13 dB with no mask and peaks at 75 % (27.61 dB)" in text
+    assert "the baseline model scores 26.69 dB with no mask." in text  # its best is no mask
+    assert "mask ratio" not in live_sentence(sweep, dataclasses_replace(m, ratio_sweep={}))
+
+
+def test_legend_names_wrap_whole_not_at_their_hyphen(qtbot, session) -> None:
+    from mdn_gui.controllers.analysis import AnalysisController
+    from mdn_gui.plots.sweep_plot import SweepPlot
+
+    analysis = AnalysisController(session)
+    plot = SweepPlot(analysis)
+    qtbot.addWidget(plot)
+    with qtbot.waitSignal(
+        analysis.sweep_running, timeout=TIMEOUT, check_params_cb=lambda kind, running: not running
+    ):
+        analysis.start_sweep("noise", xs=(15.0,))
+    entry = r"<span style='white-space:nowrap'>(.*?)&nbsp;&nbsp;</span>"
+    entries = re.findall(entry, plot.legends["noise"].text())
+    names = {re.sub(r"<[^>]*>|&#9632;", "", entry).strip() for entry in entries}
+    assert {"masked model", "baseline model", "non-local means"} <= names  # each in one unbreakable span
