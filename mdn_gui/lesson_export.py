@@ -68,10 +68,11 @@ def measured_rows(lesson: Lesson, m: Measurement) -> list[tuple[str, str]]:
         rows.append(("input pixels kept", f"{m.input_kept:.1%}"))
     if m.std_mean is not None:
         rows.append((f"mean std over {m.passes} passes", f"{m.std_mean:.2f} (8-bit levels)"))
-    for name, points in m.sweep.items():
-        rows.append(
-            (f"sweep on a centre crop: {name}", ", ".join(f"{x:g}: {y:.2f} dB" for x, y in sorted(points)))
-        )
+    for what, sweep, unit in (("sweep", m.sweep, ""), ("mask-ratio sweep", m.ratio_sweep, " %")):
+        rows += [
+            (f"{what} on a centre crop: {name}", ", ".join(f"{x:g}{unit}: {y:.2f} dB" for x, y in sorted(p)))
+            for name, p in sweep.items()
+        ]
     rows += [(f"weights ({choice})", line) for choice, line in m.weights.items() if line and choice in ran]
     return rows
 

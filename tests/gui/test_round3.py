@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mdn_gui.lesson_export import write_text
+from mdn_gui.lesson_export import measured_rows, write_text
 from mdn_gui.lessons import LESSONS, Measurement, live_sentence
 from mdn_gui.views.main_window import MainWindow
 from mdn_gui.views.tour import WELCOME, welcome_text
@@ -262,6 +262,9 @@ def test_the_ratio_sentence_follows_the_measured_points() -> None:
     assert "the masked model scores 20.13 dB with no mask and peaks at 75 % (27.61 dB)" in text
     assert "the baseline model scores 26.69 dB with no mask." in text  # its best is no mask
     assert "mask ratio" not in live_sentence(sweep, dataclasses_replace(m, ratio_sweep={}))
+    rows = dict(measured_rows(sweep, m))
+    masked_row = rows["mask-ratio sweep on a centre crop: masked model"]
+    assert masked_row == "0 %: 20.13 dB, 75 %: 27.61 dB, 95 %: 25.00 dB"
 
 
 def test_legend_names_wrap_whole_not_at_their_hyphen(qtbot, session) -> None:
