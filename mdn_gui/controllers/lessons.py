@@ -41,10 +41,13 @@ class LessonController(QObject):
     Signals:
         step_changed (index): a step was applied (0-based).
         measured (index, Measurement): the step's runs and sweeps landed and were measured.
+        stale_changed (what): what the user changed since the measurement (``the noise``,
+            ``the image``, ``the model settings``; ``""``: the screen is the step's set-up again).
     """
 
     step_changed = Signal(int)
     measured = Signal(int, object)
+    stale_changed = Signal(str)
 
     def __init__(
         self,
@@ -63,6 +66,10 @@ class LessonController(QObject):
         self._waiting: set[str] = set()  # layers whose runs are awaited
         self._sweeps: list[str] = []  # sweeps still to run
         self._active = False
+        self._measured_on: dict[str, object] | None = None  # the set-up the measurement describes
+        self.stale = ""
+        for event in (self.doc.noise_changed, self.doc.model_changed, self.doc.source_changed):
+            event.connect(lambda *_: self._check_stale())
         session.run_finished.connect(self._run_finished)
         session.run_failed.connect(self._run_failed)
         analysis.sweep_running.connect(self._sweep_running)
@@ -103,7 +110,8 @@ class LessonController(QObject):
         """
         if not 0 <= index < len(self.lessons):
             raise IndexError(f"there are {len(self.lessons)} lessons, not {index + 1}")
-        self.index, self.measurement = index, None
+        self.index, self.measurement, self._measured_on = index, None, None
+        self._set_stale("")
         if self.remember and self.settings is not None:
             self.settings.setValue(SETTINGS_KEY, index)
         lesson, s = self.lessons[index], self.session
@@ -191,7 +199,32 @@ class LessonController(QObject):
         self._waiting.clear()
         self._sweeps.clear()
         self.measurement = self.measure(error)
+        self._measured_on = self._setup()
         self.measured.emit(self.index, self.measurement)
+
+    # ------------------------------------------------------------------ staleness
+
+    def _setup(self) -> dict[str, object]:
+        """What on screen the measured numbers depend on, by the words that name it."""
+        doc, model = self.doc, self.doc.model
+        return {
+            "the image": doc.source_name,
+            "the noise": doc.noise,
+            "the model settings": (
+                model.model, model.attn_ratio, model.input_ratio, model.passes, model.seed
+            ),
+        }
+
+    def _check_stale(self) -> None:
+        if self._measured_on is None or self._active:
+            return
+        now = self._setup()
+        self._set_stale(" and ".join(what for what, value in self._measured_on.items() if now[what] != value))
+
+    def _set_stale(self, what: str) -> None:
+        if what != self.stale:
+            self.stale = what
+            self.stale_changed.emit(what)
 
     def measure(self, error: str = "") -> Measurement:
         """Read what the document holds now for the applied step."""

@@ -12,6 +12,10 @@ from mdn_gui.controllers.lessons import LessonController
 from mdn_gui.lessons import Measurement, lesson_text, live_sentence
 
 MEASURING = "Measuring with the loaded weights..."
+STALE = (
+    "Measured on this lesson's set-up, before you changed {what}: the screen no longer shows "
+    "these numbers. Set up again measures them anew."
+)
 
 
 class LessonsPanel(QWidget):
@@ -67,6 +71,7 @@ class LessonsPanel(QWidget):
         self.apply_button.clicked.connect(lambda _=False: lessons.apply(lessons.index))
         lessons.step_changed.connect(self._step_changed)
         lessons.measured.connect(self._measured)
+        lessons.stale_changed.connect(lambda _what: self._show_live())
         self.show_step(lessons.index, applied=False)
 
     def show_step(self, index: int, *, applied: bool = True) -> None:
@@ -75,6 +80,7 @@ class LessonsPanel(QWidget):
         self.heading.setText(f"<b>Lesson {index + 1} of {total}: {html.escape(lesson.title)}</b>")
         self.text.setText(lesson_text(lesson))
         self.live.setText(MEASURING if applied else "Press Set up again to set this step up and measure it.")
+        self.live.setEnabled(True)
         self.previous_button.setEnabled(index > 0)
         self.next_button.setEnabled(index + 1 < total)
 
@@ -83,7 +89,18 @@ class LessonsPanel(QWidget):
 
     def _measured(self, index: int, measurement: Measurement) -> None:
         if index == self.lessons.index:
-            self.live.setText(live_sentence(self.lessons.lessons[index], measurement))
+            self._show_live()
+
+    def _show_live(self) -> None:
+        """The measured sentence; greyed, with a word on why, once the user changed what it measured."""
+        m, what = self.lessons.measurement, self.lessons.stale
+        if m is None:
+            return
+        sentence = live_sentence(self.lessons.lesson, m)
+        if what:
+            sentence = f"{STALE.format(what=what)}\n{sentence}"
+        self.live.setText(sentence)
+        self.live.setEnabled(not what)  # the style's disabled colour: grey
 
     def needed_height(self) -> int:
         """Height the panel needs to show all its words at its present width, unscrolled."""

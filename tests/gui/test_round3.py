@@ -282,3 +282,25 @@ def test_legend_names_wrap_whole_not_at_their_hyphen(qtbot, session) -> None:
     entries = re.findall(entry, plot.legends["noise"].text())
     names = {re.sub(r"<[^>]*>|&#9632;", "", entry).strip() for entry in entries}
     assert {"masked model", "baseline model", "non-local means"} <= names  # each in one unbreakable span
+
+
+def test_the_lessons_sentence_says_when_the_user_changed_what_it_measured(
+    qtbot, small_lessons: tuple, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    lessons, panel, doc = window.tour.lessons, window.tour.panel, window.session.doc
+    with qtbot.waitSignal(lessons.measured, timeout=TIMEOUT):
+        window.tour.start(1)
+    measured = panel.live.text()
+    assert measured.startswith("Here, on poisson:2.5") and panel.live.isEnabled()
+    doc.update_noise(level=3.5)
+    assert lessons.stale == "the noise"
+    assert panel.live.text().startswith("Measured on this lesson's set-up, before you changed the noise")
+    assert panel.live.text().endswith(measured) and not panel.live.isEnabled()  # greyed, kept
+    window.session.set_model(attn_ratio=0.5)
+    assert lessons.stale == "the noise and the model settings"
+    doc.update_noise(level=2.5)  # back to the lesson's noise
+    assert lessons.stale == "the model settings"
+    with qtbot.waitSignal(lessons.measured, timeout=TIMEOUT):
+        panel.apply_button.click()
+    assert lessons.stale == "" and panel.live.isEnabled() and panel.live.text().startswith("Here, on")
