@@ -146,6 +146,9 @@ class WindowAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=True)
         self.proj = nn.Linear(dim, dim)
         self._memo: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        # Training through F.scaled_dot_product_attention (its fused CUDA kernels) instead of
+        # explicit products; off by default (see :func:`use_sdpa`). Not part of the weights.
+        self.sdpa = False
 
     def position_bias(self) -> Tensor:
         """Relative position bias (nH, N, N)."""
@@ -252,9 +255,9 @@ class WindowAttention(nn.Module):
         q, k, v = self.split_heads(windows)
         bias = self.position_bias().to(q.dtype)
         if shift_mask is None:
-            out = _attend(q, k, v, bias)
+            out = _attend(q, k, v, bias, self.sdpa)
         else:
-            out = _attend_shifted(q, k, v, bias, shift_mask.to(q.dtype))
+            out = _attend_shifted(q, k, v, bias, shift_mask.to(q.dtype), self.sdpa)
         b, nwh, nww, heads, n, d = out.shape
         out = out.permute(0, 1, 2, 4, 3, 5).reshape(b, nwh, nww, n, heads * d)
         return self.proj(out)
@@ -310,8 +313,25 @@ class WindowBorder:
             logits[i, -1].add_(kinds[1, 1])
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-    """Fused attention over (B, *windows, nH, N, d) with a mask broadcastable per window."""
+def use_sdpa(model: nn.Module, enabled: bool = True) -> None:
+    """Train ``model``'s window attention through ``F.scaled_dot_product_attention``.
+
+    By default training computes attention with explicit products (``baddbmm``, softmax,
+    ``bmm``), the fastest on CPUs, where the fused kernels take no gradient for the learnable
+    position bias. On CUDA the memory-efficient kernel takes an additive mask with its gradient,
+    so one fused kernel replaces the three. The mask is the same (position bias plus the shift
+    masks), so the numbers are the same up to the kernels' rounding; inference is unchanged.
+    """
+    for module in model.modules():
+        if isinstance(module, WindowAttention):
+            module.sdpa = enabled
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, sdpa: bool = False) -> Tensor:
+    """Fused attention over (B, *windows, nH, N, d) with a mask broadcastable per window.
+
+    ``sdpa``: train through ``F.scaled_dot_product_attention`` too (:func:`use_sdpa`).
+    """
     lead = q.shape[:-3]
     heads, n, d = q.shape[-3:]
     flat = (-1, heads, n, d)
@@ -321,7 +341,7 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
         # A 4-d mask: with a 3-d one the CPU dispatcher falls back to the slow math kernel.
         mask = mask[None]
     q, k, v = q.reshape(flat), k.reshape(flat), v.reshape(flat)
-    if torch.is_grad_enabled() and mask.requires_grad:
+    if torch.is_grad_enabled() and mask.requires_grad and not sdpa:
         # Training: the fused kernels do not take a learnable mask, and the math
         # fallback adds a costly "safe softmax"; plain attention is faster here.
         logits = torch.baddbmm(mask.expand(q.shape[0], heads, n, n).reshape(-1, n, n),
@@ -333,7 +353,8 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
     return out.view(*lead, heads, n, d)
 
 
-def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, kinds: Tensor) -> Tensor:
+def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, kinds: Tensor,
+                    sdpa: bool = False) -> Tensor:
     """Attention of a shifted block, given the (2, 2, N, N) window masks of :func:`shift_mask_kinds`.
 
     Only the last window row and column mix image regions, so the interior is computed with
@@ -345,7 +366,7 @@ def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, kinds: Tensor
 
     def border(rows: slice, cols: slice, shift_mask: Tensor) -> Tensor:
         mask = bias + shift_mask[:, :, None]
-        return _attend(q[:, rows, cols], k[:, rows, cols], v[:, rows, cols], mask)
+        return _attend(q[:, rows, cols], k[:, rows, cols], v[:, rows, cols], mask, sdpa)
 
     last_row = torch.cat([kinds[1, 0].expand(nww - 1, n, n), kinds[1, 1][None]])[None]
     bottom = border(slice(nwh - 1, nwh), slice(0, nww), last_row)
@@ -354,5 +375,5 @@ def _attend_shifted(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, kinds: Tensor
     right = border(slice(0, nwh - 1), slice(nww - 1, nww), kinds[0, 1].expand(nwh - 1, 1, n, n))
     if nww == 1:
         return torch.cat([right, bottom], dim=1)
-    inner = _attend(q[:, :-1, :-1], k[:, :-1, :-1], v[:, :-1, :-1], bias)
+    inner = _attend(q[:, :-1, :-1], k[:, :-1, :-1], v[:, :-1, :-1], bias, sdpa)
     return torch.cat([torch.cat([inner, right], dim=2), bottom], dim=1)
