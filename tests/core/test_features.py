@@ -54,7 +54,8 @@ def test_the_probe_returns_each_groups_features_and_leaves_the_output_alone(mode
     groups = tuple(range(len(model.cfg.depths)))
     with torch.set_grad_enabled(grad):
         plain = model(x, 0.5, torch.Generator().manual_seed(3))
-        out, found = model(x, 0.5, torch.Generator().manual_seed(3), probe=ProbeRequest(feature_groups=groups))
+        request = ProbeRequest(feature_groups=groups)
+        out, found = model(x, 0.5, torch.Generator().manual_seed(3), probe=request)
     torch.testing.assert_close(out, plain, rtol=0, atol=0)
     assert sorted(found.features) == list(groups)
     for feats in found.features.values():
