@@ -379,6 +379,8 @@ def builtin_commands() -> list[Command]:
         delegate("train", "model_core.train.cli", "train a model (the paper's masked recipe or a baseline)"),
         delegate("eval", "model_core.eval.cli",
                  "evaluate denoisers over data sets and noises, as the paper does"),
+        delegate("features", "model_core.features_cli",
+                 "histograms of a network's deep features under several noises, and their distance"),
     ]
 
 

@@ -1,6 +1,7 @@
 """``mdn eval``: the paper's protocol in one command.
 
-Example (the numbers of docs/RESULTS.md)::
+Example (the numbers of docs/RESULTS.md; ``--grid paper --plot fig.png --paper`` draws the paper's
+figure, its readings dashed beside ours)::
 
     mdn eval --data ../shared/datasets/val/Kodak24 --data ../shared/datasets/val/McMaster \\
         --method masked --method baseline --method noisy --method bm3d --method nlm \\
@@ -35,7 +36,9 @@ from model_core.argparsing import (
     run_reported,
     silence_stdout,
 )
+from model_core.eval.figure import write_paper_plot
 from model_core.eval.methods import CLASSICAL_METHODS, Method, make_method, method_label
+from model_core.eval.paper import paper_grid
 from model_core.eval.protocol import EvalProgress, Row, evaluate, list_images
 from model_core.eval.report import check_writable, markdown_tables, write_json, write_markdown, write_plot
 from model_core.noise import NoiseSpec, default_grid
@@ -44,6 +47,7 @@ from model_core.weights import SHIPPED_NAMES
 __all__ = ["add_arguments", "main", "run"]
 
 PROG = "mdn eval"
+GRIDS = ("full", "paper")
 
 
 def _spec(text: str) -> NoiseSpec:
@@ -63,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable; columns in this order)")
     parser.add_argument("--noise", action="append", type=_spec, metavar="TYPE:LEVEL",
                         help="noise to test (repeatable; default: the paper's 24-spec grid)")
+    parser.add_argument("--grid", choices=GRIDS, default=None,
+                        help="a named grid instead of --noise: 'full' is the paper's 24-spec table "
+                             "(the default), 'paper' exactly the 19 points of the paper's "
+                             "PSNR-vs-level figure (correlated 40-60, speckle 0.018-0.040, "
+                             "Poisson 2-3.5, mixture 1-5)")
     parser.add_argument("--limit", type=positive_int, metavar="N",
                         help="use the first N files of each folder, sorted by name (default: all)")
     parser.add_argument("--attn-mask", type=ratio, metavar="R",
@@ -84,6 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", type=Path, metavar="FILE",
                         help="also write the Markdown tables (always printed to stdout)")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="PSNR-vs-level figure")
+    parser.add_argument("--paper", action="store_true",
+                        help="draw --plot in the paper's layout: correlated, speckle, Poisson, "
+                             "mixture; PSNR above, SSIM below; with the paper's masked and baseline "
+                             "readings dashed, named 'paper: masked' and 'paper: baseline'")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it shows only when stderr is a terminal)")
@@ -179,9 +192,20 @@ def _evaluate(args: argparse.Namespace, specs: list[NoiseSpec]) -> list[Row]:
         return evaluate(args.data, methods, specs, args.limit, args.seed, progress, on_skip=skipped)
 
 
+def _specs(args: argparse.Namespace) -> list[NoiseSpec]:
+    """The noises to run: --noise, else the named --grid (default: the paper's full table)."""
+    if args.noise and args.grid:
+        raise UsageError("give --noise or --grid, not both")
+    if args.paper and args.plot is None:
+        raise UsageError("--paper draws the --plot figure; give --plot FILE.png too")
+    if args.noise:
+        return list(args.noise)
+    return paper_grid() if args.grid == "paper" else default_grid()
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the results; returns the exit status."""
-    specs = list(args.noise) if args.noise else default_grid()
+    specs = _specs(args)
     _check_repeats(args, specs)
     check_writable(_outputs(args), args.overwrite)
     # Folder and file names that are not UTF-8 would fail every text output, after all the work.
@@ -201,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
     write_json(rows, args.json, args.overwrite)
     if args.markdown is not None:
         write_markdown(rows, args.markdown, args.overwrite)
-    if args.plot is not None:
+    if args.plot is not None and args.paper:
+        write_paper_plot(rows, args.plot, args.overwrite)
+    elif args.plot is not None:
         write_plot(rows, args.plot, args.overwrite)
     for path in _outputs(args):
         print(f"{PROG}: wrote {printable(str(path))}", file=sys.stderr)

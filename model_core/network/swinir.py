@@ -38,11 +38,16 @@ class ProbeRequest:
         attention_blocks: Block indices for which to return attention weights.
         query_pixels: (y, x) pixels of the input image; for each, the weights of its
             token over its window are returned for every block in ``attention_blocks``.
+        feature_groups: Residual groups (0..len(depths)-1) whose output features to return:
+            the group's blocks, its closing convolution and its skip connection, before the
+            next group (the last group's output is what the final LayerNorm and
+            ``conv_after_body`` read, the place the paper plots its feature histograms).
     """
 
     keep_map_blocks: tuple[int, ...] = ()
     attention_blocks: tuple[int, ...] = ()
     query_pixels: tuple[tuple[int, int], ...] = ()
+    feature_groups: tuple[int, ...] = ()
 
 
 @dataclass
@@ -66,10 +71,19 @@ class AttentionProbe:
 
 @dataclass
 class ProbeResult:
-    """What a forward call kept for inspection (see :class:`ProbeRequest`)."""
+    """What a forward call kept for inspection (see :class:`ProbeRequest`).
+
+    Attributes:
+        keep_maps: Block index to its (B, H, W) keep-map (1 keep).
+        attention: The attention of each query pixel in each requested block.
+        features: Residual group index to its output features (B, C, H, W) on the input's
+            grid (padding cropped off): a detached view of the residual stream, not a copy,
+            in the stream's dtype (bf16 under autocast).
+    """
 
     keep_maps: dict[int, Tensor] = field(default_factory=dict)
     attention: list[AttentionProbe] = field(default_factory=list)
+    features: dict[int, Tensor] = field(default_factory=dict)
 
 
 class Mlp(nn.Module):
@@ -331,6 +345,7 @@ class MaskedSwinIR(nn.Module):
         out = out[:, :, :h, :w]
         if result is not None:
             result.keep_maps = {i: m[:, :h, :w] for i, m in result.keep_maps.items()}
+            result.features = {i: f[:, :, :h, :w] for i, f in result.features.items()}
             return out, result
         return out
 
@@ -339,7 +354,9 @@ class MaskedSwinIR(nn.Module):
         """Residual groups on (B, C, H, W) features; returns (B, C, H, W)."""
         x = self.patch_embed.norm(x.permute(0, 2, 3, 1))
         index = 0
-        for layer in self.layers:
+        if probe is not None:
+            _check_groups(probe.feature_groups, len(self.layers))
+        for group, layer in enumerate(self.layers):
             skip = x
             for blk in layer.residual_group.blocks:
                 keep = None if keeps is None else keeps[index]
@@ -348,6 +365,10 @@ class MaskedSwinIR(nn.Module):
                 x = blk(x, keep)
                 index += 1
             x = precise_conv((layer.conv,), x.permute(0, 3, 1, 2), skip.dtype).permute(0, 2, 3, 1) + skip
+            if probe is not None and result is not None and group in probe.feature_groups:
+                # A view: no later step writes into this tensor (the next group's blocks
+                # gather it into new ones), so it needs no copy.
+                result.features[group] = x.detach().permute(0, 3, 1, 2)
         return self.norm(x).permute(0, 3, 1, 2)
 
     def _keep_maps(self, keep_maps: Tensor | None, ratio: float,
@@ -366,6 +387,12 @@ class MaskedSwinIR(nn.Module):
                 f"keep_maps must be ({n}, B or 1, {hp}, {wp}) on the padded grid, "
                 f"got {tuple(keep_maps.shape)}")
         return keep_maps.to(device).expand(n, b, hp, wp)
+
+
+def _check_groups(groups: tuple[int, ...], count: int) -> None:
+    bad = [g for g in groups if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g < count]
+    if bad:
+        raise ValueError(f"feature_groups must be group indices 0..{count - 1}, got {bad}")
 
 
 def _record(blk: SwinBlock, index: int, x: Tensor, keep: Tensor | None,
