@@ -91,6 +91,9 @@ class ModelPanel(QWidget):
         self.tile.setSpecialValueText("auto")  # shown for 0
         self.tiling = QLabel(self)  # what the last run of this model used
         self.tiling.setEnabled(False)
+        # Wrapped: unwrapped, its text widened the Controls dock (285 -> 328 px) at the first
+        # run, and the image's fit-to-window zoom jumped with it.
+        self.tiling.setWordWrap(True)
         self.auto = QCheckBox("Auto-run on changes", self)
         self.auto.setToolTip("Re-run the model 300 ms after any setting changes (the old run is cancelled)")
         self.run_button = QPushButton(qta.icon("fa6s.play"), "Run", self)

@@ -304,3 +304,18 @@ def test_the_lessons_sentence_says_when_the_user_changed_what_it_measured(
     with qtbot.waitSignal(lessons.measured, timeout=TIMEOUT):
         panel.apply_button.click()
     assert lessons.stale == "" and panel.live.isEnabled() and panel.live.text().startswith("Here, on")
+
+
+def test_the_first_run_neither_widens_the_controls_nor_changes_the_zoom(
+    qtbot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    window.resize(1600, 1000)
+    qtbot.wait(100)
+    controls, canvas = window.docks[0], window.compare.canvas
+    width, zoom = controls.width(), canvas.zoom
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT):
+        window.session.run_now("masked")
+    qtbot.wait(100)
+    assert window.model_panel.tiling.text().startswith("last run: whole image")
+    assert controls.width() == width and canvas.zoom == pytest.approx(zoom)
