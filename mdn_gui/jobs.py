@@ -7,6 +7,7 @@ stale generations (see :class:`GenerationBoard`).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +27,34 @@ OPEN, OPEN_RESULT = "open", "open:result"  # the source image; an extra result l
 GUI_MAX_PIXELS = 500_000
 
 
-# Side of the preview a run paints first, near the view centre (RunSettings.preview): about
-# 0.1 s of the lite network on a CPU, a sixteenth of a 512x512 image.
+# Side of the preview a run paints first, near the view centre (RunSettings.preview): at most
+# PREVIEW_SIDE, a sixteenth of a 512x512 image; as much as the network covers in PREVIEW_SECONDS
+# at the speed its last run measured. Before any run, FIRST_CPU_PREVIEW on a CPU: the lite
+# network takes ~0.3 s for 64 x 64 on a 2-core AMD EPYC (AVX2), ~1.2 s for 128 x 128 (more
+# while the CPU also adds noise to a large image).
 PREVIEW_SIDE = 128
+FIRST_CPU_PREVIEW = 64
+MIN_PREVIEW = 32
+PREVIEW_SECONDS = 1.0
 KEEP_MAP_BUDGET = 64_000_000  # bytes of keep-maps kept per run
 
 
-def engine_settings(model: ModelSettings, focus: tuple[int, int] | None = None) -> RunSettings:
-    """The engine settings of an app run: the model settings, the view's focus and a preview.
+def preview_side(pixels_per_second: float | None, device: str) -> int:
+    """Side of a run's preview, from the network's measured speed (None: not measured yet)."""
+    if PREVIEW_SIDE <= 0:
+        return 0
+    if not pixels_per_second:
+        side = min(FIRST_CPU_PREVIEW, PREVIEW_SIDE) if device == "cpu" else PREVIEW_SIDE
+    else:
+        side = int(math.sqrt(pixels_per_second * PREVIEW_SECONDS)) // 8 * 8
+    return min(max(side, min(MIN_PREVIEW, PREVIEW_SIDE)), PREVIEW_SIDE)
+
+
+def engine_settings(
+    model: ModelSettings, focus: tuple[int, int] | None = None, preview: int | None = None
+) -> RunSettings:
+    """The engine settings of an app run: the model settings, the view's focus and a preview
+    (of side ``preview``; None: :data:`PREVIEW_SIDE`).
 
     The benchmark (``benchmarks/bench_inference.py --parts app``) times runs with these too.
     """
@@ -46,7 +67,7 @@ def engine_settings(model: ModelSettings, focus: tuple[int, int] | None = None) 
         overlap=default_overlap(model.tile),
         precision=model.precision,
         focus=focus,
-        preview=PREVIEW_SIDE,
+        preview=PREVIEW_SIDE if preview is None else preview,
     )
 
 

@@ -165,6 +165,8 @@ class RunRecord:
         tile_shape: (height, width) of the tiles the engine used; the image's size when it
             ran whole ((0, 0) for classical methods).
         tile_count: Number of tiles per pass (0 for classical methods).
+        pixels_per_second: Pixels the network ran (every pass, tile overlaps and the preview
+            counted) per second of the run; 0 for classical methods.
     """
 
     keep_maps: dict[int, np.ndarray] = field(default_factory=dict)
@@ -180,6 +182,7 @@ class RunRecord:
     gen: int = 0
     tile_shape: tuple[int, int] = (0, 0)
     tile_count: int = 0
+    pixels_per_second: float = 0.0
 
     def tiling_text(self) -> str:
         """How the image was cut: ``"whole image (512 x 512)"``, ``"18 tiles of 696 x 1024"``, or ''."""

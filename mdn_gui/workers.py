@@ -191,8 +191,10 @@ class Worker(QObject):
         engine = self.engine(job.model.path, job.device)
         settings = replace(job.settings, probe_blocks=probe_blocks(job.image, engine.config.num_blocks))
         result: DenoiseResult | None = None
+        work = 0  # pixels run through the network, from the last progress report
         for event in engine.run(job.image, settings, cancel=cancel):
             if isinstance(event, Progress):
+                work = event.work_total or work
                 self.progressed.emit(JobProgress(
                     job.channel, job.gen, event.done, event.total, event.message, event.fraction
                 ))
@@ -217,6 +219,7 @@ class Worker(QObject):
             gen=job.gen,
             tile_shape=result.tile_shape,
             tile_count=result.tile_count,
+            pixels_per_second=work / result.seconds if result.seconds > 0 else 0.0,
         )
         return result.image, record
 

@@ -152,10 +152,10 @@ class Engine:
 
         Returns:
             An iterator of Progress after every tile of every pass, TileUpdate for each
-            finished tile of the first pass (and for the preview first, with ``settings.preview``,
-            followed by a Progress with ``done == 0``), and the DenoiseResult last. On CUDA out-of-memory
-            the run restarts with half the tile size (announced by a Progress with
-            ``total == 0``).
+            finished tile of the first pass (and for the preview first, with ``settings.preview``:
+            a Progress that announces it, its TileUpdate, then a Progress with ``done == 0``),
+            and the DenoiseResult last. On CUDA out-of-memory the run restarts with half the
+            tile size (announced by a Progress with ``total == 0``).
 
         Raises:
             TypeError, ValueError: At once (not on first iteration) for a bad image or settings.
@@ -269,6 +269,9 @@ class Engine:
                 raise Cancelled(f"cancelled before tile {n + 1}/{len(tiles)} of pass {pass_index + 1}")
             keep = self._keep_maps(settings, pass_index, tile)
             if pass_index == 0 and n == 0 and work.preview is not None:
+                # Said before it starts: on a slow CPU even the preview takes a few seconds.
+                y0, x0, y1, x1 = work.preview
+                yield Progress(0, total, f"{where}, a {x1 - x0} x {y1 - y0} preview first", 0, work.total)
                 yield self._preview(x, tile, work.preview, keep, settings)
                 work.add(work.preview_pixels)
                 yield Progress(0, total, f"{where}, preview", work.done, work.total)

@@ -34,6 +34,7 @@ from mdn_gui.jobs import (
     RunJob,
     engine_settings,
     metrics_channel,
+    preview_side,
     run_channel,
 )
 from mdn_gui.samples import load_sample
@@ -93,6 +94,8 @@ class SessionController(QObject):
         self.auto_run = True
         # Where the user looks, as (y, x): tiles there are denoised (and painted) first.
         self.focus_provider: Callable[[], tuple[int, int] | None] = lambda: None
+        # (model choice, device) to the pixels per second its last run measured: sizes the preview.
+        self._speeds: dict[tuple[str, str], float] = {}
         self._active: dict[str, int] = {}
         # Time so far and time left of the run under way (the worker runs one at a time).
         self.run_clock = RunClock()
@@ -303,8 +306,11 @@ class SessionController(QObject):
             self.schedule_run()
 
     def run_settings(self, model: ModelSettings | None = None) -> RunSettings:
-        """Engine settings from the model settings."""
-        return engine_settings(model or self.doc.model, self.focus_provider())
+        """Engine settings from the model settings, with a preview sized to the model's measured
+        speed on its device (:func:`~mdn_gui.jobs.preview_side`)."""
+        model = model or self.doc.model
+        rate = self._speeds.get((model.model, model.device))
+        return engine_settings(model, self.focus_provider(), preview_side(rate, model.device))
 
     # ------------------------------------------------------------------ runs
 
@@ -439,6 +445,8 @@ class SessionController(QObject):
         if done.metrics is not None:
             self.doc.set_metrics(done.layer, layer.version, done.metrics)
         self.doc.set_record(done.layer, done.record)
+        if done.record.pixels_per_second > 0:
+            self._speeds[(done.record.model, self.doc.model.device)] = done.record.pixels_per_second
         self._finish(run_channel(done.layer), remove_partial=False)
         self.message.emit(f"{done.info}")
         self.run_finished.emit(done.layer)

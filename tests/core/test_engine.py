@@ -310,11 +310,13 @@ def test_preview_paints_a_small_box_near_the_focus_first(engine: Engine) -> None
     focus = (70, 90)
     plain = events(engine, img, RunSettings(tile=0, focus=focus))
     evs = events(engine, img, RunSettings(tile=0, focus=focus, preview=16))
-    first = evs[0]
+    announced, first = evs[0], evs[1]  # said before it is computed, then painted
+    assert isinstance(announced, Progress) and announced.work_done == 0
+    assert "16 x 16 preview" in announced.message
     assert isinstance(first, TileUpdate) and (first.y1 - first.y0, first.x1 - first.x0) == (16, 16)
     assert first.y0 <= focus[0] < first.y1 and first.x0 <= focus[1] < first.x1
     assert first.y0 % WS == 0 and first.x0 % WS == 0
-    assert isinstance(evs[1], Progress) and evs[1].done == 0 and evs[1].work_done == 16 * 16
+    assert isinstance(evs[2], Progress) and evs[2].done == 0 and evs[2].work_done == 16 * 16
     assert evs[-2].work_done == evs[-2].work_total == 96 * 120 + 16 * 16
     # Display only: the whole tile follows and paints over it, and the result is the same.
     updates = [e for e in evs if isinstance(e, TileUpdate)]

@@ -57,7 +57,7 @@ def test_the_app_defaults_to_auto_tiles_and_says_what_a_run_used() -> None:
 
 def test_a_default_run_is_one_tile_and_its_record_says_so(qtbot, session: SessionController) -> None:
     settings = session.run_settings()
-    assert settings.tile == 0 and settings.preview == jobs.PREVIEW_SIDE
+    assert settings.tile == 0 and settings.preview == jobs.FIRST_CPU_PREVIEW  # nothing measured yet
     with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
         session.run_now()
     record = session.doc.records[MASKED]
@@ -104,3 +104,19 @@ def test_the_status_bar_shows_progress_and_time_left_of_a_long_run(
         window.session.run_now()
     assert window.model_panel.tiling.text() == "last run: whole image (64 x 64)"
     assert "whole image (64 x 64)" in window.time_label.text()
+
+
+def test_the_preview_fits_the_speed_the_last_run_measured() -> None:
+    assert jobs.preview_side(None, "cpu") == jobs.FIRST_CPU_PREVIEW
+    assert jobs.preview_side(None, "cuda") == jobs.PREVIEW_SIDE
+    assert jobs.preview_side(4096 / jobs.PREVIEW_SECONDS, "cpu") == 64  # 64 x 64 in the time allowed
+    assert jobs.preview_side(1e9, "cuda") == jobs.PREVIEW_SIDE  # never more than the cap
+    assert jobs.preview_side(10.0, "cpu") == jobs.MIN_PREVIEW  # nor less than the floor
+
+
+def test_a_run_measures_its_speed_and_the_next_preview_uses_it(qtbot, session: SessionController) -> None:
+    with qtbot.waitSignal(session.run_finished, timeout=TIMEOUT):
+        session.run_now()
+    rate = session.doc.records[MASKED].pixels_per_second
+    assert rate > 0
+    assert session.run_settings().preview == jobs.preview_side(rate, "cpu")
