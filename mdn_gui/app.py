@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -270,14 +270,36 @@ def apply_arguments(w: MainWindow, args: argparse.Namespace) -> bool:
     return ok
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start the workbench; returns the exit code."""
+def exit_at_once(code: int) -> None:
+    """End the process now, worker threads and all (their output is not needed: see
+    :meth:`MainWindow.closeEvent`)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(code)
+
+
+def launch() -> None:
+    """The ``mdn-gui`` command: :func:`main`, allowed to end the process within a second of
+    closing the window even while a tile is being computed."""
+    sys.exit(main(exit_now=exit_at_once))
+
+
+def main(argv: Sequence[str] | None = None, exit_now: Callable[[int], None] | None = None) -> int:
+    """Start the workbench; returns the exit code.
+
+    Args:
+        argv: Command-line arguments (None: ``sys.argv``).
+        exit_now: Called to end the process when closing cannot stop the workers at once
+            (None: closing waits for them, as tests and embedding need).
+    """
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mdn-gui")
     app.setOrganizationName("mdn")
     configure_pyqtgraph()
     window = build_window(args, make_settings(args.settings))
+    window.exit_now = exit_now
     try:
         opened = apply_arguments(window, args)
     except Exception as exc:  # noqa: BLE001 - options are validated: this is a bug, still end cleanly

@@ -338,11 +338,13 @@ class WorkerThread(QObject):
     def is_running(self) -> bool:
         return self._thread.isRunning()
 
-    def stop(self) -> None:
-        """Quit the thread's event loop and wait for the current job to end.
+    def stop(self, timeout_ms: int | None = None) -> bool:
+        """Quit the thread's event loop and wait for the current job to end (at most
+        ``timeout_ms``; None: however long it takes). Returns whether the thread has stopped.
 
         Callers cancel first (stale generations), so a network run stops at its next tile.
         """
-        if self._thread.isRunning():
-            self._thread.quit()
-            self._thread.wait()
+        if not self._thread.isRunning():
+            return True
+        self._thread.quit()
+        return self._thread.wait() if timeout_ms is None else self._thread.wait(timeout_ms)

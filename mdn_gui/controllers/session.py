@@ -472,10 +472,16 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------------ shutdown
 
-    def shutdown(self) -> None:
-        """Cancel everything and stop the worker threads (waits for the current tile or decoding)."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel everything and stop the worker threads: wait for the current tile or decoding,
+        at most ``timeout_ms`` for each thread (None: however long it takes).
+
+        Returns:
+            Whether both threads have stopped (False: one still computes; it must not be
+            destroyed while it runs).
+        """
         self._debounce.stop()
         self.board.cancel_matching("")
         self._active.clear()
-        self.backend.stop()
-        self.image_backend.stop()
+        stopped = self.backend.stop(timeout_ms)
+        return self.image_backend.stop(timeout_ms) and stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from model_core.imageio import ImageReadError
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
 WEIGHTS_FILTER = "Weights (*.safetensors *.pth *.pt);;All files (*)"
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
+CLOSE_WAIT_MS = 1000  # how long closing waits for the workers before the mdn-gui command exits
 SETTINGS_VERSION = 1
 
 
@@ -69,6 +71,9 @@ class MainWindow(SavingMixin, QMainWindow):
         self.remember = True
         self.recent = RecentFiles(settings)
         self._closed = False
+        # Set by the mdn-gui command: ends the process when the workers do not stop on close
+        # within CLOSE_WAIT_MS. Unset (tests, embedding): closing waits for them.
+        self.exit_now: Callable[[int], None] | None = None
         self.setObjectName("mdn-main-window")
         self.setAcceptDrops(True)
         self.resize(1400, 900)
@@ -392,7 +397,14 @@ class MainWindow(SavingMixin, QMainWindow):
         # Gone from the screen at once: stopping the workers waits for the tile being computed
         # (seconds for a large image run whole), and a frozen window read as a hang.
         self.hide()
-        self.session.shutdown()
+        if self.exit_now is None:
+            self.session.shutdown()
+        elif not self.session.shutdown(CLOSE_WAIT_MS):
+            # A tile cannot be interrupted (a minute for a large one on a CPU) and nothing the
+            # user keeps depends on it (outputs are written whole, on this thread): end the
+            # process now rather than linger unseen.
+            self.settings.sync()
+            self.exit_now(0)
         self.theme.changed.disconnect(self.apply_theme)
         for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):
             plot.close()

@@ -319,3 +319,35 @@ def test_the_first_run_neither_widens_the_controls_nor_changes_the_zoom(
     qtbot.wait(100)
     assert window.model_panel.tiling.text().startswith("last run: whole image")
     assert controls.width() == width and canvas.zoom == pytest.approx(zoom)
+
+
+def test_closing_while_a_tile_computes_ends_the_command_within_a_second(
+    qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from mdn_gui import workers
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck_tile(self, job, cancel):  # a tile that takes a minute and cannot be interrupted
+        started.set()
+        release.wait(30)
+        raise workers.Cancelled("released")
+
+    monkeypatch.setattr(workers.Worker, "_run_network", stuck_tile)
+    exits: list[int] = []
+    window.exit_now = exits.append
+    window.session.run_now("masked")
+    assert started.wait(10)
+    begun = time.monotonic()
+    window.close()
+    took = time.monotonic() - begun
+    try:
+        assert exits == [0] and took < 2.0 and not window.isVisible()
+        assert window.settings.contains("geometry")  # the layout was saved before the exit
+    finally:
+        release.set()  # let the thread end, so the test leaves no running thread behind
+        window.session.shutdown()
