@@ -30,8 +30,9 @@ LOG = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mdn train``."""
-    parser.add_argument("--preset", choices=("masked", "baseline"), required=True,
-                        help="the paper's recipe with masks (masked) or without (baseline)")
+    parser.add_argument("--preset", choices=("masked", "baseline"),
+                        help="the paper's recipe with masks (masked) or without (baseline); "
+                             "required unless --paired")
     parser.add_argument("--recipe", choices=tuple(RECIPES),
                         help="paper: the official recipe (default); cpu: mdn's departure for CPU "
                              "budgets (a quarter of the patches left dense, lr 2e-4 with warm-up and "
@@ -84,6 +85,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="start a new run in an OUT that holds one (its checkpoint and log are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_paired_arguments(parser)
+
+
+def _add_paired_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the paired path (model_core/train/paired_run.py)."""
+    parser.add_argument("--paired", action="store_true",
+                        help="train the masked and the baseline model together in one process on "
+                             "one device, data resident there (OUT/masked, OUT/baseline; batch 64 "
+                             "by default; the GPU path)")
+    parser.add_argument("--variant", choices=("eager", "compile", "compile+cudagraphs"), default="eager",
+                        help="--paired step: eager, torch.compile, or compiled with CUDA graphs; "
+                             "falls back to the next simpler one where unavailable (default eager)")
+    parser.add_argument("--sdpa", action="store_true",
+                        help="--paired: attention through F.scaled_dot_product_attention (CUDA)")
+    parser.add_argument("--baseline-init", help="--paired: the baseline's --init (none: from scratch)")
 
 
 _FIELDS = ("iterations", "patch", "batch", "lr", "milestones", "warmup", "cosine_tail", "dense_share",
@@ -168,6 +184,12 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
+    if args.paired:
+        from model_core.train.paired_run import run_paired
+
+        return run_paired(args)
+    if args.preset is None:
+        raise ValueError("--preset is required (masked or baseline), unless --paired")
     checkpoint = args.out / CKPT_NAME
     saved, sources = checkpoint_run(checkpoint) if args.resume and checkpoint.is_file() else (None, {})
     cfg = config_from_args(args, saved)

@@ -196,9 +196,13 @@ class TrainConfig(ConfigMixin):
             fine_tuned: Whether the run started from trained weights (``--init``); a cpu-recipe
                 run trained from scratch does not depart from the paper in that.
         """
+        big = []
+        if self.batch > 64:  # the paired GPU path's larger batches (mdn train --paired --batch)
+            big = [f"batch {self.batch}, above the paper's 64, for GPU speed, with learning rate "
+                   f"{self.lr:g}: a departure kept only if its validation per patch is no worse"]
         if self.recipe == "paper":
-            return []
-        lines = [*([_FINE_TUNED] if fine_tuned else []), *_CPU_DEPARTURES,
+            return big
+        lines = [*([_FINE_TUNED] if fine_tuned else []), *_CPU_DEPARTURES, *big,
                  f"batch {self.batch} of {self.patch}x{self.patch} crops (the paper: "
                  "batch 64 of 64x64 crops of DIV2K+Flickr2K+BSD500+WED)"]
         lines[:0] = self._schedule_departures()
