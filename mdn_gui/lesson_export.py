@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from mdn_gui.figure_lessons import figure_rows
 from mdn_gui.lessons import Lesson, Measurement, lesson_text, live_sentence
 from mdn_gui.scripted import background_busy, report, save_screenshot
 from model_core.fileio import atomic_replace
@@ -73,6 +74,7 @@ def measured_rows(lesson: Lesson, m: Measurement) -> list[tuple[str, str]]:
             (f"{what} on a centre crop: {name}", ", ".join(f"{x:g}{unit}: {y:.2f} dB" for x, y in sorted(p)))
             for name, p in sweep.items()
         ]
+    rows += figure_rows(m)  # lessons 7 and 8
     rows += [(f"weights ({choice})", line) for choice, line in m.weights.items() if line and choice in ran]
     return rows
 

@@ -25,6 +25,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from mdn_gui import classical, memory
 from mdn_gui.compose import difference, heatmap, nice_scale, to_uint8
+from mdn_gui.figure_jobs import FeaturesJob, PaperFigureJob, features_done, paper_figure_points
 from mdn_gui.jobs import (
     AttentionDone,
     AttentionJob,
@@ -107,7 +108,8 @@ class Worker(QObject):
         progressed (JobProgress), tile_ready (JobTile), run_done (RunDone),
         noise_done (NoiseDone), metrics_done (MetricsDone), sweep_point (SweepPoint),
         sweep_done (SweepDone), attention_done (AttentionDone), opened (OpenDone),
-        diff_done (DiffDone), failed (JobFailed), cancelled (JobCancelled).
+        diff_done (DiffDone), failed (JobFailed), cancelled (JobCancelled),
+        paper_point (PaperFigurePoint), paper_done (PaperFigureDone), features_done (FeaturesDone).
     """
 
     progressed = Signal(object)
@@ -122,6 +124,9 @@ class Worker(QObject):
     diff_done = Signal(object)
     failed = Signal(object)
     cancelled = Signal(object)
+    paper_point = Signal(object)
+    paper_done = Signal(object)
+    features_done = Signal(object)
 
     def __init__(self, board: GenerationBoard) -> None:
         super().__init__()  # no parent: it is moved to the worker thread
@@ -135,6 +140,8 @@ class Worker(QObject):
             AttentionJob: self._attention,
             OpenJob: self._open,
             DiffJob: self._diff,
+            PaperFigureJob: self._paper_figure,
+            FeaturesJob: self._features,
         }
 
     @Slot(object)
@@ -298,6 +305,30 @@ class Worker(QObject):
         if job.kind == "attention":
             settings = replace(settings, attn_mask_ratio=float(x))
         return self.engine(model.path, job.device).denoise(noisy, settings, cancel=cancel).image
+
+    def _figure_progress(self, job: Any) -> Callable[[int, int, str], None]:
+        def report(done: int, total: int, text: str) -> None:
+            self.progressed.emit(JobProgress(job.channel, job.gen, done, total, text))
+
+        return report
+
+    def _paper_figure(self, job: PaperFigureJob) -> None:
+        cancel = self._canceller(job)
+
+        def denoise(model: ModelRef, settings: Any, noisy: np.ndarray) -> np.ndarray:
+            assert model.path is not None
+            return self.engine(model.path, job.device).denoise(noisy, settings, cancel=cancel).image
+
+        done = paper_figure_points(job, denoise, cancel, self.paper_point.emit, self._figure_progress(job))
+        self.paper_done.emit(done)
+
+    def _features(self, job: FeaturesJob) -> None:
+        def model_of(ref: ModelRef) -> Any:
+            assert ref.path is not None
+            return self.engine(ref.path, job.device).model
+
+        done = features_done(job, model_of, self._canceller(job), self._figure_progress(job))
+        self.features_done.emit(done)
 
     def _attention(self, job: AttentionJob) -> None:
         assert job.model.path is not None

@@ -8,6 +8,8 @@ on is remembered in the settings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from mdn_gui import catalog as cat
@@ -18,7 +20,12 @@ from mdn_gui.state import MODEL_LAYERS, NETWORK_MODELS, NOISY
 from model_core.noise import NoiseSpec
 from model_core.weights import training_summary
 
+if TYPE_CHECKING:
+    from mdn_gui.controllers.figures import FiguresController
+
 SETTINGS_KEY = "lessons/step"
+# The sweeps of lessons 7 and 8, run by the figures controller (the others by the analysis one).
+FIGURE_SWEEPS = ("paper-figure", "features")
 
 
 def weights_line(catalog: cat.ModelCatalog, choice: str) -> str:
@@ -56,9 +63,11 @@ class LessonController(QObject):
         settings: QSettings | None = None,
         lessons: tuple[Lesson, ...] = LESSONS,
         parent: QObject | None = None,
+        figures: FiguresController | None = None,
     ) -> None:
         super().__init__(parent)
         self.session, self.analysis, self.settings, self.lessons = session, analysis, settings, lessons
+        self.figures = figures
         self.doc = session.doc
         self.remember = True
         self.index = self._remembered()
@@ -73,6 +82,8 @@ class LessonController(QObject):
         session.run_finished.connect(self._run_finished)
         session.run_failed.connect(self._run_failed)
         analysis.sweep_running.connect(self._sweep_running)
+        if figures is not None:
+            figures.running.connect(self._sweep_running)
 
     def _remembered(self) -> int:
         if self.settings is None:
@@ -117,6 +128,9 @@ class LessonController(QObject):
         lesson, s = self.lessons[index], self.session
         self._active = False  # what the previous step waited for no longer counts
         self.analysis.cancel_sweep()
+        if self.figures is not None:
+            for kind in FIGURE_SWEEPS:
+                self.figures.cancel(kind)
         s.cancel()
         auto, s.auto_run = s.auto_run, False  # one run per model, started below
         try:
@@ -185,10 +199,14 @@ class LessonController(QObject):
         """Start the next sweep once the runs are in; measure when nothing is left."""
         if not self._active or self._waiting:
             return
-        if self.analysis.sweeping is not None:
+        if self.analysis.sweeping is not None or (self.figures is not None and self.figures.busy()):
             return  # its end calls back here
         if self._sweeps:
             kind = self._sweeps.pop(0)
+            if kind in FIGURE_SWEEPS:
+                if self.figures is None or self.figures.start(kind) is None:
+                    self._complete(f"the {kind} could not start")
+                return
             if self.analysis.start_sweep(kind) is None:
                 self._complete(f"the {kind} sweep could not start")
             return
@@ -243,4 +261,17 @@ class LessonController(QObject):
             m.sweep = {name: list(points) for name, points in doc.sweeps["noise"].items()}
         if "attention" in lesson.sweeps:
             m.ratio_sweep = {name: list(points) for name, points in doc.sweeps["attention"].items()}
+        if self.figures is not None:
+            self._measure_figures(m, lesson)
         return m
+
+    def _measure_figures(self, m: Measurement, lesson: Lesson) -> None:
+        """The numbers of the Paper figure and the Features, for the lessons that ran them."""
+        figures = self.figures
+        assert figures is not None
+        if "paper-figure" in lesson.sweeps and figures.paper.complete:
+            m.paper = {s: {k: list(v) for k, v in kinds.items()} for s, kinds in figures.paper.points.items()}
+            m.paper_pixels, m.paper_source = figures.paper.pixels, figures.paper.source
+        if "features" in lesson.sweeps and figures.features_shape is not None:
+            m.features = {r.label: r.distance for r in figures.features}
+            m.features_pixels = figures.features_shape[0] * figures.features_shape[1]

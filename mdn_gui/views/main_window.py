@@ -20,10 +20,14 @@ from PySide6.QtWidgets import (
 
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.difference import DiffRenderer
+from mdn_gui.controllers.figures import KINDS as FIGURE_KINDS
+from mdn_gui.controllers.figures import FiguresController
 from mdn_gui.controllers.session import SessionController
 from mdn_gui.controllers.weights_guard import WeightsGuard
+from mdn_gui.plots.features_plot import FeaturesPlot
 from mdn_gui.plots.mask_view import MaskView
 from mdn_gui.plots.metrics_plot import MetricsPlot
+from mdn_gui.plots.paper_plot import PaperFigurePlot
 from mdn_gui.plots.sweep_plot import SweepPlot
 from mdn_gui.state import MODEL_LAYERS
 from mdn_gui.views.actions import WindowActions, fill_menu
@@ -124,11 +128,16 @@ class MainWindow(SavingMixin, QMainWindow):
         self.metrics_plot = MetricsPlot(self.doc, self)
         self.sweep_plot = SweepPlot(self.analysis, self)
         self.mask_view = MaskView(self.analysis, self)
+        self.figures = FiguresController(self.analysis, self)
+        self.paper_plot = PaperFigurePlot(self.figures, self)
+        self.features_plot = FeaturesPlot(self.figures, self)
         specs = (
             ("controls", "Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("metrics", "Metrics", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea),
             ("sweeps", "Sweeps", self.sweep_plot, Qt.DockWidgetArea.RightDockWidgetArea),
             ("masks", "Masks", self.mask_view, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("paper", "Paper figure", self.paper_plot, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("features", "Features", self.features_plot, Qt.DockWidgetArea.RightDockWidgetArea),
         )
         self.docks: list[QDockWidget] = []
         for name, title, widget, area in specs:
@@ -139,6 +148,8 @@ class MainWindow(SavingMixin, QMainWindow):
             self.docks.append(dock)
         self.tabifyDockWidget(self.docks[1], self.docks[2])
         self.tabifyDockWidget(self.docks[2], self.docks[3])
+        self.tabifyDockWidget(self.docks[3], self.docks[4])
+        self.tabifyDockWidget(self.docks[4], self.docks[5])
         self.docks[1].raise_()
         self.resizeDocks(
             [self.docks[0], self.docks[1]], [scroll.minimumSizeHint().width(), 430], Qt.Orientation.Horizontal
@@ -224,7 +235,7 @@ class MainWindow(SavingMixin, QMainWindow):
         self.time_label.setText(f"last run: {record.seconds:.2f} s" + (f", {tiling}" if tiling else ""))
 
     def show_panel(self, name: str) -> None:
-        """Bring a dock (``controls``, ``metrics``, ``sweeps``, ``masks``) to the front."""
+        """Bring a dock forward: ``controls``, ``metrics``, ``sweeps``, ``masks``, ``paper``, ``features``."""
         dock = self.findChild(QDockWidget, f"dock-{name}")
         if dock is None:
             raise ValueError(f"no panel named {name!r}")
@@ -236,7 +247,7 @@ class MainWindow(SavingMixin, QMainWindow):
             self.mask_view.set_pixel(x, y)
 
     def apply_theme(self, dark: bool) -> None:
-        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):
+        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view, self.paper_plot, self.features_plot):
             plot.apply_theme(dark)
         for theme, action in self.actions_.themes.items():
             action.setChecked(theme == self.theme.choice)
@@ -394,6 +405,8 @@ class MainWindow(SavingMixin, QMainWindow):
         self._closed = True
         self.save_settings()
         self.analysis.cancel_sweep()
+        for kind in FIGURE_KINDS:
+            self.figures.cancel(kind)
         # Gone from the screen at once: stopping the workers waits for the tile being computed
         # (seconds for a large image run whole), and a frozen window read as a hang.
         self.hide()
@@ -406,6 +419,6 @@ class MainWindow(SavingMixin, QMainWindow):
             self.settings.sync()
             self.exit_now(0)
         self.theme.changed.disconnect(self.apply_theme)
-        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view):
+        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view, self.paper_plot, self.features_plot):
             plot.close()
         super().closeEvent(event)

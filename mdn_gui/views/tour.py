@@ -47,7 +47,8 @@ class Tour:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.lessons = LessonController(
-            window.session, window.analysis, window.settings, lesson_data.LESSONS, parent=window
+            window.session, window.analysis, window.settings, lesson_data.LESSONS, parent=window,
+            figures=window.figures,
         )
         self.panel = LessonsPanel(self.lessons, window)
         self.dock = QDockWidget("Lessons", window)

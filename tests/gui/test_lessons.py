@@ -42,7 +42,7 @@ def test_every_step_is_complete_data(lesson: lesson_data.Lesson) -> None:
     spec = NoiseSpec.parse(lesson.noise)
     assert lesson.sample in SAMPLES and spec.level > 0
     assert {lesson.a, lesson.b} <= set(BUILTIN_LAYERS) and lesson.mode in VIEW_MODES
-    assert lesson.panel in ("metrics", "sweeps", "masks")
+    assert lesson.panel in ("metrics", "sweeps", "masks", "paper", "features")
     assert lesson.mask_mode is None or lesson.mask_mode in MASK_MODES
     assert lesson.runs or lesson.sweeps, "a step shows something measured"
     assert live_sentence(lesson, Measurement(noise=lesson.noise))  # every kind has a writer
@@ -131,7 +131,7 @@ def test_previous_next_and_the_step_is_remembered(
     measured(qtbot, window, 0)
     with qtbot.waitSignal(tour.lessons.measured, timeout=TIMEOUT):
         tour.next_action.trigger()
-    assert tour.lessons.index == 1 and "Lesson 2 of 6" in tour.panel.heading.text()
+    assert tour.lessons.index == 1 and f"Lesson 2 of {len(LESSONS)}" in tour.panel.heading.text()
     assert tour.panel.next_button.isEnabled() and tour.panel.previous_button.isEnabled()
     settings = QSettings(str(private_settings), QSettings.Format.IniFormat)
     again = LessonController(window.session, window.analysis, settings)
@@ -165,7 +165,7 @@ def test_lesson_option_opens_at_the_step_set_up_and_run(qtbot, tiny_app: None, t
     assert main(["--lesson", "3", "--screenshot", str(shot), "--quit", "--size", "1000x700"]) == 0
     assert shot.is_file() and shot.stat().st_size > 10_000
     with pytest.raises(SystemExit):
-        parse_args(["--lesson", "7"])
+        parse_args(["--lesson", str(len(LESSONS) + 1)])
     with pytest.raises(SystemExit):
         parse_args(["--lesson", "1", "--export-lessons", str(tmp_path)])
 
@@ -184,14 +184,17 @@ def test_export_writes_every_step_and_a_handout_with_the_numbers_on_screen(
     folder = tmp_path / "slides"
     assert main(["--export-lessons", str(folder), "--size", "1000x700"]) == 0
     pictures = sorted(p.name for p in folder.glob("lesson-*.png"))
-    assert pictures == [f"lesson-{i:02d}.png" for i in range(1, 7)]
+    assert pictures == [f"lesson-{i:02d}.png" for i in range(1, len(LESSONS) + 1)] and len(LESSONS) == 8
     page = (folder / "lessons.html").read_text(encoding="utf-8")
-    assert page.count("src='data:image/png;base64,") == 6 and "src='lesson" not in page
+    assert page.count("src='data:image/png;base64,") == 8 and "src='lesson" not in page
     sections = page.split("<section")[1:]
     for numbers, section in zip(seen, sections, strict=True):
         for key in ("masked", "baseline"):
             if key in numbers:
                 assert f"PSNR {key} (whole image)</td><td class='value'>{numbers[key]}" in section
     assert re.search(r"Unlike the paper|As in the paper|within 0.3 dB", sections[1])
+    assert "masked - baseline, poisson (centre crops)" in sections[6]
+    assert "Here, masked minus baseline" in sections[6]
+    assert "feature distance D, masked model" in sections[7] and "D = " in sections[7]
     with pytest.raises(SystemExit):  # a second export does not overwrite the first unasked
         parse_args(["--export-lessons", str(folder)])
