@@ -168,10 +168,10 @@ LESSONS: tuple[Lesson, ...] = (
         b="masked",
         panel="sweeps",
         sweeps=("noise", "attention"),
-        look="Top: PSNR against the level of this noise, on a 128x128 centre crop, for the masked "
-        "model, the baseline and non-local means; the dotted line marks the level in the noise "
-        "panel. Bottom: PSNR against the attention-mask ratio, each network run with 0 % to 95 % "
-        "of its tokens dropped.",
+        look="Two sweeps on a 128x128 centre crop. Top: PSNR against the attention-mask ratio, "
+        "each network run with 0 % to 95 % of its tokens dropped. Bottom: PSNR against the level "
+        "of this noise for the masked model, the baseline and non-local means; the dotted line "
+        "marks the level in the noise panel.",
         paper="The paper (masked vs baseline): speckle 0.024: 30.8 vs 28.3 dB; Poisson 2.5: 28.7 vs "
         "23.8; mixture 2: 29.6 vs 26.1; correlated 50: 28.0 vs 26.4. It keeps the attention mask "
         "at inference because the masked model was trained with it.",

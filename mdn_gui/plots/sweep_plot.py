@@ -173,7 +173,7 @@ class SweepPlot(QWidget):
         self.legends[kind].setText(
             " ".join(  # names wrap whole: neither their spaces nor their hyphens ("non-local") break
                 f"<span style='white-space:nowrap'><span style='color:{colours.get(name, '#b58900')}'>"
-                f"&#9632;</span> {html.escape(name)}&nbsp;&nbsp;</span>"
+                f"&#9632;</span> {html.escape(name).replace('-', '&#8209;')}&nbsp;&nbsp;</span>"
                 for name in self.curves[kind]
             )
         )
