@@ -56,7 +56,9 @@ class Lesson:
         passes: Stochastic passes.
         a, b, mode: Layers shown as A and B, and the comparison mode.
         panel: Dock brought forward (``metrics``, ``sweeps``, ``masks``).
-        mask_mode: What the Masks panel shows (``keep``, ``input``, ``std``), or None.
+        mask_mode: What the Masks panel shows (``keep``, ``input``, ``std``, ``attention``), or None.
+        pixel: (y, x) whose attention in the first Swin block the Masks panel shows, probed once
+            the runs are in (with ``mask_mode="attention"``), or None.
         sweeps: Sweeps run once the models are done (``noise``, ``attention``).
         look: What to look at (plain text).
         paper: What the paper reports, or that the step is a demonstration.
@@ -80,6 +82,7 @@ class Lesson:
     mode: str = "split"
     panel: str = "metrics"
     mask_mode: str | None = None
+    pixel: tuple[int, int] | None = None
     sweeps: tuple[str, ...] = ()
 
 
@@ -119,10 +122,13 @@ LESSONS: tuple[Lesson, ...] = (
         a="noisy",
         b="masked",
         panel="masks",
-        mask_mode="keep",
-        look="The Masks panel shows side B's run. Slide through the Swin blocks: each has its own "
-        "random keep-map, dropped tokens tinted red. Click a pixel to see, for one head, how its "
-        "attention spreads over its 8x8 window.",
+        mask_mode="attention",
+        pixel=(129, 164),  # the left pupil's edge: its weights follow the edge, far from uniform
+        look="The Masks panel shows side B's run: the pixel marked by a ring, the keys of its 8x8 "
+        "window coloured by one head's attention weights, and the same weights as a grid, with "
+        "the keys this block's random keep-map dropped crossed out. Slide through the Swin "
+        "blocks (each has its own keep-map) or click another pixel; choose Attention keep-map to "
+        "see a block's whole map, dropped tokens tinted red.",
         paper="The paper drops 75 % of the tokens in every self-attention layer, in training and at "
         "inference, so the network cannot lean on any single noisy pixel.",
         live="keep",
@@ -217,6 +223,15 @@ class Measurement:
     paper_source: str = ""
     features: dict[str, float] = field(default_factory=dict)
     features_pixels: int = 0
+
+
+def lesson_pixel(lesson: Lesson, size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The step's attention pixel, kept inside an image of ``size`` (H, W) that may not be the
+    lesson's own (None: the step probes no pixel)."""
+    if lesson.pixel is None:
+        return None
+    height, width = size or (1, 1)
+    return min(lesson.pixel[0], height - 1), min(lesson.pixel[1], width - 1)
 
 
 def lesson_text(lesson: Lesson) -> str:

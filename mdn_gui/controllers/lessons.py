@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from mdn_gui import catalog as cat
 from mdn_gui.controllers.analysis import AnalysisController
 from mdn_gui.controllers.session import RESULT_LAYERS, SessionController
-from mdn_gui.lessons import LESSONS, Lesson, Measurement
+from mdn_gui.lessons import LESSONS, Lesson, Measurement, lesson_pixel
 from mdn_gui.state import MODEL_LAYERS, NETWORK_MODELS, NOISY
 from model_core.noise import NoiseSpec
 from model_core.weights import training_summary
@@ -74,6 +74,8 @@ class LessonController(QObject):
         self.measurement: Measurement | None = None
         self._waiting: set[str] = set()  # layers whose runs are awaited
         self._sweeps: list[str] = []  # sweeps still to run
+        self._pixel: tuple[int, int] | None = None  # the attention probe still to run
+        self._probing = False
         self._active = False
         self._measured_on: dict[str, object] | None = None  # the set-up the measurement describes
         self.stale = ""
@@ -84,6 +86,8 @@ class LessonController(QObject):
         analysis.sweep_running.connect(self._sweep_running)
         if figures is not None:
             figures.running.connect(self._sweep_running)
+        analysis.attention_ready.connect(lambda _view: self._probe_landed())
+        analysis.attention_failed.connect(lambda _message: self._probe_landed())
 
     def _remembered(self) -> int:
         if self.settings is None:
@@ -148,6 +152,7 @@ class LessonController(QObject):
         finally:
             s.auto_run = auto
         self._sweeps = list(lesson.sweeps)
+        self._pixel, self._probing = lesson_pixel(lesson, self.doc.image_size), False
         self.step_changed.emit(index)
         self._advance()
 
@@ -210,12 +215,27 @@ class LessonController(QObject):
             if self.analysis.start_sweep(kind) is None:
                 self._complete(f"the {kind} sweep could not start")
             return
+        if self._probing:
+            return  # the attention probe's end calls back here
+        if self._pixel is not None:
+            pixel, self._pixel = self._pixel, None
+            record = self.doc.records.get(MODEL_LAYERS[self.lesson.model])
+            if record is not None and self.analysis.probe_attention(pixel, 0, record) is not None:
+                self._probing = True
+                return
         self._complete("")
+
+    def _probe_landed(self) -> None:
+        """The attention of the step's pixel came (or failed: the step is measured without it)."""
+        if self._active and self._probing:
+            self._probing = False
+            self._advance()
 
     def _complete(self, error: str) -> None:
         self._active = False
         self._waiting.clear()
         self._sweeps.clear()
+        self._pixel, self._probing = None, False
         self.measurement = self.measure(error)
         self._measured_on = self._setup()
         self.measured.emit(self.index, self.measurement)

@@ -122,4 +122,6 @@ class Tour:
         self.window.show_panel(lesson.panel)
         if lesson.mask_mode is not None:
             self.window.mask_view.set_mode(lesson.mask_mode)
+        if lesson.pixel is not None:  # its attention comes once the step's run is in
+            self.window.mask_view.pixel = lesson_data.lesson_pixel(lesson, self.window.doc.image_size)
         self.window.model_panel.sync_auto()

@@ -352,3 +352,17 @@ def test_closing_while_a_tile_computes_ends_the_command_within_a_second(
     finally:
         release.set()  # let the thread end, so the test leaves no running thread behind
         window.session.shutdown()
+
+
+def test_lesson_3_shows_the_attention_of_its_pixel_before_it_is_measured(
+    qtbot, small_lessons: tuple, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    index = next(i for i, lesson in enumerate(small_lessons) if lesson.pixel is not None)
+    with qtbot.waitSignal(window.tour.lessons.measured, timeout=TIMEOUT):
+        window.tour.start(index)
+    view = window.mask_view
+    assert view.current_mode() == "attention" and view.attention is not None  # landed before the picture
+    assert view.attention.pixel == view.pixel == (63, 63)  # the lesson's pixel, kept inside the 64x64 chart
+    assert view.attention.block == 0 and "Pixel x 63, y 63" in view.info.text()
+    assert len(view.heat_dropped.getData()[0]) > 0  # the dropped keys are crossed out
