@@ -64,6 +64,7 @@ from model_core.engine import DenoiseResult, Engine, RunSettings, TileUpdate  # 
 from model_core.imageio import read_image  # noqa: E402
 from model_core.metrics import psnr  # noqa: E402
 from model_core.network import MaskedSwinIR, SwinIRConfig, build_model, draw_keep_maps  # noqa: E402
+from model_core.network.flops import forward_flops  # noqa: E402,F401  (also bench_train's)
 from model_core.noise import apply_noise  # noqa: E402
 
 RESULTS = Path(tempfile.gettempdir()) / "mdn_bench_results.json"
@@ -90,28 +91,6 @@ PARTS = ("matmul", "timing", "progressive", "psnr", "memory", "app")
 
 
 # ----------------------------------------------------------------------------- counting
-
-
-def forward_flops(cfg: SwinIRConfig, height: int, width: int) -> float:
-    """Multiply-add FLOPs (2 per MAC) of one forward pass on the padded grid.
-
-    Counts every matrix product and convolution: qkv, q k^T, attn v, proj and the MLP of each
-    block, every dropped token included (masking does not skip work), and all convolutions.
-    Normalisation, softmax, GELU and additions are not counted.
-    """
-    ws = cfg.window_size
-    hp, wp = -(-height // ws) * ws, -(-width // ws) * ws
-    pixels, c, n = hp * wp, cfg.embed_dim, ws * ws
-    hidden = int(c * cfg.mlp_ratio)
-    block = 2 * (c * 3 * c + 2 * n * c + c * c + 2 * c * hidden)
-    if cfg.resi_connection == "3conv":
-        q = c // 4
-        residual = 2 * (9 * c * q + q * q + 9 * q * c)
-    else:
-        residual = 2 * 9 * c * c
-    per_pixel = (2 * cfg.in_chans * c + cfg.num_blocks * block
-                 + (len(cfg.depths) + 1) * residual + 2 * 9 * c * cfg.in_chans)
-    return float(per_pixel * pixels)
 
 
 # ----------------------------------------------------------------------------- measuring
