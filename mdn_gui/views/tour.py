@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from mdn_gui.views.main_window import MainWindow
 
 DOCK_HEIGHT = 170
+# The Paper figure and Features panels of lessons 7 and 8 get this share of the window's width.
+WIDE_PANELS, WIDE_SHARE = ("paper", "features"), 0.55
 
 
 def welcome_text(total: int) -> str:
@@ -108,6 +110,10 @@ class Tour:
             self.window.resizeDocks([self.dock], [DOCK_HEIGHT], Qt.Orientation.Vertical)
         self.dock.raise_()
         self.window.show_panel(lesson.panel)
+        if lesson.panel in WIDE_PANELS:  # four (or two) plots side by side need room
+            dock = self.window.findChild(QDockWidget, f"dock-{lesson.panel}")
+            width = int(self.window.width() * WIDE_SHARE)
+            self.window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
         if lesson.mask_mode is not None:
             self.window.mask_view.set_mode(lesson.mask_mode)
         self.window.model_panel.sync_auto()
