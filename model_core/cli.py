@@ -4,8 +4,8 @@ Each subcommand is a :class:`Command`, listed in :func:`builtin_commands`. A com
 parses its arguments here (``configure`` adds them, ``run`` does the work) or is *delegated*:
 ``delegate("train", "model_core.train.cli", "train a model")`` forwards everything after the
 command name to ``model_core.train.cli.main(argv) -> int``, imported only when that command
-runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn train`` and
-``mdn eval`` are added that way, each one line in :func:`builtin_commands`.
+runs, so the module keeps its own parser and ``mdn --help`` stays fast. ``mdn train``,
+``mdn eval`` and ``mdn features`` are added that way, each one line in :func:`builtin_commands`.
 :func:`register` adds a command at run time (plugins, tests).
 
 Errors the user can fix (bad files, bad values) end the program with one line on stderr,

@@ -130,6 +130,8 @@ class FeaturesPlot(QWidget):
         plot.setTitle(f"{report.label}: D = {report.distance:.3f}", size="10pt")
         plot.setLabel("bottom", f"feature value (group {report.group} output)")
         plot.setLabel("left", "density")
+        for side in ("left", "bottom"):  # "density (x0.001)" read as a unit, not a scale
+            plot.getAxis(side).enableAutoSIPrefix(False)
         plot.showGrid(x=True, y=True, alpha=0.25)
         for i, (noise, density) in enumerate(report.histograms.items()):
             width = 2.5 if noise == report.reference else 1.5

@@ -41,6 +41,7 @@ class PaperFigurePlot(QWidget):
                 plot.setTitle(kind if quantity == "psnr" else f"{kind}: SSIM", size="9pt")
                 plot.setLabel("left", "PSNR (dB)" if quantity == "psnr" else "SSIM")
                 plot.getAxis("bottom").enableAutoSIPrefix(False)
+                plot.getAxis("left").enableAutoSIPrefix(False)
                 plot.showGrid(x=True, y=True, alpha=0.25)
                 self.plots[(quantity, kind)] = plot
         orphans.adopt(self)

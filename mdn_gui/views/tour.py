@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 DOCK_HEIGHT = 170
 MAX_DOCK_SHARE = 0.4
+# The Paper figure and Features panels of lessons 7 and 8 get this share of the window's width.
+WIDE_PANELS, WIDE_SHARE = ("paper", "features"), 0.55
 
 
 def welcome_text(total: int) -> str:
@@ -120,6 +122,10 @@ class Tour:
             self.window.resizeDocks([self.dock], [DOCK_HEIGHT], Qt.Orientation.Vertical)
         self.dock.raise_()
         self.window.show_panel(lesson.panel)
+        if lesson.panel in WIDE_PANELS:  # four (or two) plots side by side need room
+            dock = self.window.findChild(QDockWidget, f"dock-{lesson.panel}")
+            width = int(self.window.width() * WIDE_SHARE)
+            self.window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
         if lesson.mask_mode is not None:
             self.window.mask_view.set_mode(lesson.mask_mode)
         if lesson.pixel is not None:  # its attention comes once the step's run is in

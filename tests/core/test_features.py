@@ -157,3 +157,13 @@ def test_the_command_writes_the_plot_and_the_json(model, tmp_path: Path, capsys)
     assert "a: D = " in capsys.readouterr().out
     assert main(argv) == 1  # no overwrite unasked
     assert main([str(picture), "--weights", str(weights)]) == 2  # no output asked for
+
+
+def test_mdn_lists_and_runs_the_command(capsys) -> None:
+    from model_core import cli
+
+    assert cli.main(["--help"]) == 0
+    assert "features" in capsys.readouterr().out
+    assert cli.main(["features", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "usage: mdn features" in text and "1-Wasserstein" in text
