@@ -145,9 +145,13 @@ def time_variant(maker: BatchMaker, device: torch.device, precision: str, varian
 def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[str] = VARIANTS,
               batches: Sequence[int] = (64, 128, 256), sdpa_modes: Sequence[bool] = (False,),
               steps: int = 30, warmup: int = 3, budget: float = math.inf,
-              clock: Callable[[], float] = time.monotonic) -> ProbeReport:
+              clock: Callable[[], float] = time.monotonic,
+              on_row: Callable[[ProbeReport], None] | None = None) -> ProbeReport:
     """Time every (variant, SDPA, batch) in that order; past ``budget`` seconds the rest are
-    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced)."""
+    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced).
+
+    ``on_row`` is called after each measured row (the probe's command writes its file there,
+    so a probe stopped from outside still leaves what it measured)."""
     device = images.device
     precision = resolve_precision(cfg.precision, device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -162,7 +166,9 @@ def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[st
                     continue
                 maker = BatchMaker(images, dataclasses.replace(cfg, batch=batch))
                 report.rows.append(_measured(report, maker, variant, sdpa, warmup, steps, references))
-    report.pick = pick(report.rows)
+                report.pick = pick(report.rows)
+                if on_row is not None:
+                    on_row(report)
     return report
 
 
@@ -263,13 +269,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         precision=args.precision, iterations=100_000)
         images = load_resident(args.data, cfg.patch, device)
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.sdpa]
+
+        def save(report: ProbeReport, quiet: bool = False) -> None:
+            report.pick = pick(report.rows, args.max_batch)
+            if not quiet:
+                print(render(report).splitlines()[-2], flush=True)  # the row just measured
+            if args.json:
+                text = json.dumps(report.to_json(), indent=2) + "\n"
+                atomic_replace(args.json, lambda tmp: Path(tmp).write_text(text))
+
         report = run_probe(images, cfg, variants=args.variants, batches=args.batches, sdpa_modes=modes,
-                           steps=args.steps, warmup=args.warmup, budget=args.budget)
-        report.pick = pick(report.rows, args.max_batch)
+                           steps=args.steps, warmup=args.warmup, budget=args.budget, on_row=save)
+        save(report, quiet=True)
         print(render(report), flush=True)
-        if args.json:
-            text = json.dumps(report.to_json(), indent=2) + "\n"
-            atomic_replace(args.json, lambda tmp: Path(tmp).write_text(text))
         if args.profile and report.pick is not None:
             print(profile_step(images, cfg, report.pick), flush=True)
         return 0 if report.pick is not None else 1
