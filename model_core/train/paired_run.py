@@ -145,13 +145,15 @@ def _loop(trainer: PairedTrainer, maker: BatchMaker, paths: PairedPaths, logs: l
     try:
         while trainer.iteration < cfg.iterations:
             losses = trainer.step(maker(trainer.iteration))
+            it = trainer.iteration + 1
+            # Waiting for the device at log points only, before the clock is read: the rows'
+            # elapsed_s is then the device's time, not how far ahead the host has queued.
+            values = losses.tolist() if _eventful(cfg, it) else None
             now = time.monotonic()
             trainer.count(now - last)
             last = now
             bar.update(1)
-            it = trainer.iteration
-            if _eventful(cfg, it):  # the only place the loop waits for the device
-                values = losses.tolist()
+            if values is not None:
                 bar.set_postfix(masked=f"{values[0]:.4f}", baseline=f"{values[1]:.4f}")
                 for p, state, c, log, loss in zip(PRESETS, trainer.states, trainer.cfgs, logs, values,
                                                   strict=True):

@@ -13,6 +13,7 @@ pick; ``configs/gpu_stage.py`` trains with it.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import sys
@@ -182,10 +183,21 @@ def _measured(report: ProbeReport, maker: BatchMaker, variant: str, sdpa: bool, 
                 maker(0)).tolist()
         row = time_variant(maker, device, report.precision, variant, sdpa, warmup, steps, references[batch])
     except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
         return ProbeRow(variant, "", sdpa, batch, note="out of memory")
+    finally:
+        _release(device)
     tflops = 2 * row.patches_per_s * report.flops_per_patch / 1e12
     return dataclasses.replace(row, tflops=tflops, matmul_share=tflops / report.matmul_tflops)
+
+
+def _release(device: torch.device) -> None:
+    """Free what a row left on the GPU (its models, compiled code, CUDA-graph memory pools),
+    so that the next row starts from the same free memory."""
+    if device.type != "cuda":
+        return
+    gc.collect()
+    torch.compiler.reset()
+    torch.cuda.empty_cache()
 
 
 def pick(rows: Sequence[ProbeRow], max_batch: int | None = None) -> ProbeRow | None:

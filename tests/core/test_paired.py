@@ -177,3 +177,22 @@ def test_paired_command_refuses_a_preset_and_half_an_init(data_dir, tmp_path, ca
 
 def test_step_options_default_to_the_eager_step():
     assert StepOptions() == StepOptions("eager", False)
+
+
+def test_drawing_a_batch_and_the_forward_backward_read_nothing_back(data_dir, monkeypatch):
+    """On a GPU each read-back (item, tolist, float(), bool()) waits for the device; the batch and
+    the forward/backward of both models must not need one (fused Adam on CUDA reads none either)."""
+    from model_core.train.resident import BatchMaker, load_resident
+
+    cfg = tiny_cfg(dense_share=0.5, dense_final=0.0, mask_ramp=0.5)
+    maker = BatchMaker(load_resident(data_dir, cfg.patch, CPU), cfg)
+    trainer = _trainer(cfg, "eager")
+
+    def read_back(*args, **kwargs):
+        raise AssertionError("a value was read back from the device")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, read_back)
+    losses = trainer._forward_backward(maker(3))
+    monkeypatch.undo()
+    assert losses.shape == (2,) and bool(torch.isfinite(losses).all())
