@@ -196,3 +196,26 @@ def test_drawing_a_batch_and_the_forward_backward_read_nothing_back(data_dir, mo
     losses = trainer._forward_backward(maker(3))
     monkeypatch.undo()
     assert losses.shape == (2,) and bool(torch.isfinite(losses).all())
+
+
+def test_an_interrupt_checkpoints_both_and_half_a_pair_does_not_resume(data_dir, tmp_path, monkeypatch):
+    real_step = PairedTrainer.step
+    calls = []
+
+    def step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(PairedTrainer, "step", step)
+    trainer = fit_paired(tiny_cfg(iterations=10, checkpoint_every=100), PairedPaths(tmp_path, data_dir, None),
+                         progress=False)
+    assert trainer.iteration == 2 and all(s.interrupted for s in trainer.states)
+    for preset in ("masked", "baseline"):
+        assert torch.load(tmp_path / preset / "last.ckpt", weights_only=True)["iteration"] == 2
+    monkeypatch.undo()
+    (tmp_path / "baseline" / "last.ckpt").unlink()
+    with pytest.raises((ValueError, FileExistsError), match="baseline|only one"):
+        fit_paired(tiny_cfg(iterations=10), PairedPaths(tmp_path, data_dir, None), resume=True,
+                   progress=False)
