@@ -172,6 +172,8 @@ def test_paired_command_refuses_a_preset_and_half_an_init(data_dir, tmp_path, ca
     assert "--baseline-init" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path / "r")]) != 0
     assert "--preset is required" in capsys.readouterr().err
+    assert train_main(["--preset", "masked", "--out", str(tmp_path / "r"), "--sdpa"]) != 0
+    assert "options of --paired" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
