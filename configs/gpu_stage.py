@@ -242,7 +242,8 @@ def probe_pick(path: Path) -> dict | None:
 
 
 def run_probe(args: argparse.Namespace) -> dict | None:
-    """Run the probe (killed ``GRACE`` + 60 s after its budget) and return its pick."""
+    """Run the probe and return its pick. It starts no row after its budget; 45 s after it, it is
+    stopped (the file holds every row measured by then) and killed ``GRACE`` seconds later."""
     out = args.runs / f"{args.name}-probe.json"
     python = shlex.split(args.mdn)[:-2] if args.mdn.endswith("-m model_core.cli") else [sys.executable]
     cmd = [*python, "-m", "model_core.train.probe", "--data", args.data, "--size", args.size,
@@ -250,7 +251,7 @@ def run_probe(args: argparse.Namespace) -> dict | None:
            "--json", str(out), "--threads", str(args.threads), "--profile", *shlex.split(args.probe_options)]
     say(" ".join(shlex.quote(c) for c in cmd))
     probe = Run(cmd, args.runs / f"{args.name}-probe.log")
-    wait_all({"probe": probe}, time.monotonic() - T0 + args.probe_budget + GRACE + 60)
+    wait_all({"probe": probe}, time.monotonic() - T0 + args.probe_budget + 45)
     found = probe_pick(out)
     say(f"probe pick: {found}")
     return found
