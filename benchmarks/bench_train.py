@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
@@ -31,6 +32,8 @@ from benchmarks.bench_inference import forward_flops, machine, matmul_gflops, sy
 from model_core.device import configure_cpu_threads, resolve_precision  # noqa: E402
 from model_core.train.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from model_core.train.loop import new_state, step_generator, train_step  # noqa: E402
+from model_core.train.paired import PairedTrainer, baseline_config, new_paired_state  # noqa: E402
+from model_core.train.resident import BatchMaker, pack_images  # noqa: E402
 
 REPORT = ROOT / "docs" / "TRAINING_SPEED.md"
 NOTES = ROOT / "benchmarks" / "train_notes.md"
@@ -53,6 +56,29 @@ def time_steps(cfg: TrainConfig, device: torch.device, precision: str, warm_up: 
         if it >= warm_up:
             times.append(time.perf_counter() - start)
     return times, state
+
+
+def time_paired(cfg: TrainConfig, device: torch.device, precision: str, warm_up: int,
+                steps: int) -> list[float]:
+    """Seconds of each timed step of the paired path (both models, :mod:`model_core.train.paired`,
+    eager), its batches drawn from resident random 256x256 images."""
+    rng = np.random.default_rng(cfg.seed)
+    images = pack_images([rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(8)],
+                         [f"random{i}" for i in range(8)], device)
+    maker = BatchMaker(images, cfg)
+    cfgs = (cfg, baseline_config(cfg))
+    trainer = PairedTrainer(tuple(new_paired_state(c, device) for c in cfgs), cfgs, device, precision)
+    sync = syncer(device)
+    times = []
+    for it in range(warm_up + steps):
+        sync()
+        start = time.perf_counter()
+        trainer.step(maker(it))
+        trainer.count(0.0)
+        sync()
+        if it >= warm_up:
+            times.append(time.perf_counter() - start)
+    return times
 
 
 def top_operators(state: Any, cfg: TrainConfig, device: torch.device, precision: str,
@@ -107,6 +133,21 @@ def render(rows: list[dict[str, Any]], ops: dict[str, list[dict[str, Any]]], inf
     return "\n".join(lines) + "\n"
 
 
+def paired_row(size: str, asked: str, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    """The paired path's row: s/step of both models, patches/s per model, GFLOP/s of both."""
+    precision = resolve_precision(asked, device)
+    cfg = TrainConfig.preset_config("masked", model_size=size, batch=args.batch, patch=args.patch,
+                                    precision=precision)
+    times = time_paired(cfg, device, precision, args.warm_up, args.steps)
+    seconds = statistics.median(times)
+    flops = 2 * 3 * forward_flops(cfg.model_config(), args.patch, args.patch) * args.batch
+    print(f"[{device}] {size:5s} paired   {precision}: {seconds:.3f} s/step for both "
+          f"(min {min(times):.3f}, max {max(times):.3f})", flush=True)
+    # patches/s in the table is batch / s: per model here, as both models take the batch each step.
+    return {"device": device.type, "size": size, "preset": "both (paired)", "precision": precision,
+            "batch": args.batch, "patch": args.patch, "seconds": seconds, "gflops": flops / seconds / 1e9}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["paper", "lite"], choices=tuple(MODEL_SIZES))
@@ -120,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="list the slowest operators of each size")
+    parser.add_argument("--paired", action="store_true",
+                        help="also time the paired path (mdn train --paired: both models in one step; "
+                             "patches/s per model, GFLOP/s of both)")
     parser.add_argument("--notes", type=Path, default=NOTES, metavar="FILE",
                         help="Markdown file appended to the report (default: benchmarks/train_notes.md, "
                              "the report's hand-written part)")
@@ -157,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
                       f"(min {min(times):.3f}, max {max(times):.3f})", flush=True)
                 if args.profile and preset == args.presets[0] and asked == args.precisions[0]:
                     ops[f"{size}, {preset}, {precision}"] = top_operators(state, cfg, device, precision, 12)
+        if args.paired:
+            for asked in args.precisions:
+                rows.append(paired_row(size, asked, device, args))
     for key, table in ops.items():
         print(f"\n{key}:")
         for o in table:

@@ -3,9 +3,16 @@
 A GPU is lent to this project only now and then, for minutes (docs/TRAINING.md, "On a lent
 GPU"). This script makes the most of one such lease: it fine-tunes the shipped masked and
 baseline weights side by side on the one GPU, with the same seed, batch and iterations, so that
-the two keep equal budgets, and it fits the number of iterations to the time it is given:
+the two keep equal budgets, and it fits the number of iterations to the time it is given.
 
-1. both runs start with a provisional length and train for ``--probe`` seconds (or longer, until
+By default (``--path paired``) both models train in one process (``mdn train --paired``: the
+data resident on the GPU, no read-back inside the step), after a probe
+(``python -m model_core.train.probe``, at most ``--probe-budget`` seconds) has timed the step's
+variants and picked the fastest sound one at a batch of at most ``--max-batch``; its table and
+JSON come back as ``NAME-probe.log`` and ``NAME-probe.json``. ``--path two-runs`` is the path
+of stage g1: two ``mdn train`` processes sharing the GPU. Either way:
+
+1. the runs start with a provisional length and train for ``--probe`` seconds (or longer, until
    each has logged three rows of 50 iterations);
 2. the iterations per second of the slower run, measured after its warm-up, set the stage's
    length so that both end ``--end`` seconds after the script started;
@@ -31,13 +38,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PRESETS = ("masked", "baseline")
@@ -104,7 +114,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "'--dense-final 0'")
     p.add_argument("--mdn", default=f"{shlex.quote(sys.executable)} -m model_core.cli",
                    help="command that runs mdn")
+    p.add_argument("--path", choices=("paired", "two-runs"), default="paired",
+                   help="paired: one process trains both (after the probe); two-runs: stage g1's way")
+    p.add_argument("--probe-budget", type=float, default=90,
+                   help="seconds after which the probe starts no new row")
+    p.add_argument("--probe-options", default="--variants eager compile+cudagraphs compile "
+                   "--batches 64 256 --sdpa both --steps 20",
+                   help="options of python -m model_core.train.probe")
+    p.add_argument("--max-batch", type=int, default=64,
+                   help="the largest batch the probe may pick for the stage (above 64 departs from "
+                        "the paper; the table times larger ones anyway)")
     return p.parse_args(argv)
+
+
+def run_dir(args: argparse.Namespace, preset: str) -> Path:
+    """The run folder of ``preset``: ``RUNS/NAME-PRESET``, or ``RUNS/NAME/PRESET`` on the paired
+    path (``mdn train --paired --out RUNS/NAME``)."""
+    if args.path == "paired":
+        return args.runs / args.name / preset
+    return args.runs / f"{args.name}-{preset}"
 
 
 def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool) -> Run:
@@ -129,7 +157,7 @@ def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool)
 
 def log_rows(args: argparse.Namespace, preset: str) -> list[tuple[int, float]]:
     """(iteration, elapsed seconds) of each complete row of the run's ``log.csv``."""
-    path = args.runs / f"{args.name}-{preset}" / "log.csv"
+    path = run_dir(args, preset) / "log.csv"
     if not path.is_file():
         return []
     text = path.read_text()
@@ -176,15 +204,18 @@ def pack(args: argparse.Namespace) -> None:
     """Each run folder and its log into ``OUT/NAME-PRESET.tar.gz``."""
     args.out.mkdir(parents=True, exist_ok=True)
     for preset in PRESETS:
-        run = args.runs / f"{args.name}-{preset}"
+        run = run_dir(args, preset)
         target = args.out / f"{args.name}-{preset}.tar.gz"
         with tarfile.open(target, "w:gz") as tar:
-            if run.is_dir():
-                tar.add(run, arcname=run.name)
-            log = args.runs / f"{args.name}-{preset}.log"
-            if log.is_file():
-                tar.add(log, arcname=log.name)
+            if run.is_dir():  # NAME-PRESET on either path, so it unpacks as stage g1's did
+                tar.add(run, arcname=f"{args.name}-{preset}")
+            for log in (args.runs / f"{args.name}-{preset}.log", args.runs / f"{args.name}-paired.log"):
+                if log.is_file():
+                    tar.add(log, arcname=log.name)
         say(f"packed {target} ({target.stat().st_size / 1e6:.1f} MB)")
+    for name in (f"{args.name}-probe.log", f"{args.name}-probe.json"):
+        if (args.runs / name).is_file():
+            shutil.copyfile(args.runs / name, args.out / name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,13 +230,74 @@ def main(argv: list[str] | None = None) -> int:
         pack(args)
 
 
+def probe_pick(path: Path) -> dict | None:
+    """The probe's pick from its JSON file (``variant``, ``sdpa``, ``batch``, ...), None if the
+    file is missing, unreadable or names no sound variant."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    found = report.get("pick") if isinstance(report, dict) else None
+    return found if isinstance(found, dict) and found.get("ran") and found.get("batch") else None
+
+
+def run_probe(args: argparse.Namespace) -> dict | None:
+    """Run the probe and return its pick. It starts no row after its budget; 45 s after it, it is
+    stopped (the file holds every row measured by then) and killed ``GRACE`` seconds later."""
+    out = args.runs / f"{args.name}-probe.json"
+    python = shlex.split(args.mdn)[:-2] if args.mdn.endswith("-m model_core.cli") else [sys.executable]
+    cmd = [*python, "-m", "model_core.train.probe", "--data", args.data, "--size", args.size,
+           "--device", args.device, "--budget", str(args.probe_budget), "--max-batch", str(args.max_batch),
+           "--json", str(out), "--threads", str(args.threads), "--profile", *shlex.split(args.probe_options)]
+    say(" ".join(shlex.quote(c) for c in cmd))
+    probe = Run(cmd, args.runs / f"{args.name}-probe.log")
+    wait_all({"probe": probe}, time.monotonic() - T0 + args.probe_budget + 45)
+    found = probe_pick(out)
+    say(f"probe pick: {found}")
+    return found
+
+
+def paired_options(pick: dict | None, batch: int) -> list[str]:
+    """``mdn train --paired`` options of the probe's pick (the eager step at ``batch`` without one)."""
+    if pick is None:
+        return ["--variant", "eager", "--batch", str(batch)]
+    sdpa = ["--sdpa"] if pick.get("sdpa") else []
+    return ["--variant", pick["ran"], "--batch", str(pick["batch"]), *sdpa]
+
+
+def start_paired(args: argparse.Namespace, extra: list[str], resume: bool, step: list[str]) -> Run:
+    """Start (or continue) the paired run of both presets in ``RUNS/NAME``."""
+    cmd = shlex.split(args.mdn) + ["train", "--paired", "--recipe", "cpu", "--size", args.size,
+                                   "--out", str(args.runs / args.name), "--no-progress", "--device",
+                                   args.device, "--threads", str(args.threads), *step]
+    if resume:
+        cmd += ["--resume"]
+    else:
+        cmd += ["--init", args.masked_init, "--baseline-init", args.baseline_init, "--data", args.data,
+                "--val", args.val, "--val-limit", str(args.val_limit), "--seed", str(args.seed),
+                "--precision", "auto", *shlex.split(args.masked_options)]
+    cmd += extra
+    say(" ".join(shlex.quote(c) for c in cmd))
+    return Run(cmd, args.runs / f"{args.name}-paired.log")
+
+
+def starter(args: argparse.Namespace) -> Callable[[list[str], bool], dict[str, Run]]:
+    """How the stage starts its runs on its path: ``start(extra, resume) -> {name: run}``."""
+    if args.path == "two-runs":
+        return lambda extra, resume: {p: start(args, p, extra, resume) for p in PRESETS}
+    step = paired_options(run_probe(args), args.batch)  # given again on --resume: not saved in the run
+    return lambda extra, resume: {"paired": start_paired(args, extra, resume, step)}
+
+
 def stage(args: argparse.Namespace) -> int:
     """The probe, the plan and the planned runs (:func:`main` packs whatever they leave)."""
+    launch = starter(args)
     provisional = ["--iterations", "1000000", "--val-every", "1000000", "--checkpoint-every", "1000000"]
-    runs = {p: start(args, p, provisional, resume=False) for p in PRESETS}
+    runs = launch(provisional, False)
+    started = time.monotonic()
     # At least --probe seconds, longer (up to twice that) until both logs hold three rows.
     while all(run.running() for run in runs.values()):
-        elapsed = time.monotonic() - T0
+        elapsed = time.monotonic() - started
         short = any(len(log_rows(args, k)) < 3 for k in PRESETS)
         if elapsed > 2 * args.probe or (elapsed > args.probe and not short):
             break
@@ -223,7 +315,7 @@ def stage(args: argparse.Namespace) -> int:
     total, every = plan(done, slowest, left, args.validations)
     say(f"stage length {total} iterations (at {slowest * 1000:.1f} ms each), validation every {every}")
     final = ["--iterations", str(total), "--val-every", str(every), "--checkpoint-every", str(every)]
-    runs = {p: start(args, p, final, resume=True) for p in PRESETS}
+    runs = launch(final, True)
     wait_all(runs, args.hard_stop)
     return 0 if all(run.process.returncode == 0 for run in runs.values()) else 1
 

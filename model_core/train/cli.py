@@ -190,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
         return run_paired(args)
     if args.preset is None:
         raise ValueError("--preset is required (masked or baseline), unless --paired")
+    if args.variant != "eager" or args.sdpa or args.baseline_init is not None:
+        raise ValueError("--variant, --sdpa and --baseline-init are options of --paired")
     checkpoint = args.out / CKPT_NAME
     saved, sources = checkpoint_run(checkpoint) if args.resume and checkpoint.is_file() else (None, {})
     cfg = config_from_args(args, saved)

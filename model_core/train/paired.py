@@ -95,9 +95,9 @@ class PairedTrainer:
     precision: str
     variant: str = "eager"
     sdpa: bool = False
-    fallbacks: list[str] = field(default_factory=list)  # "variant: why", in the order they fell
-    _forwards: list[Callable[..., Tensor]] = field(default_factory=list, repr=False)
-    _proven: bool = False  # a step of the current variant has run
+    fallbacks: list[str] = field(default_factory=list, init=False)  # "variant: why", in order
+    _forwards: list[Callable[..., Tensor]] = field(default_factory=list, init=False, repr=False)
+    _proven: bool = field(default=False, init=False)  # a step of the current variant has run
 
     def __post_init__(self) -> None:
         for state in self.states:

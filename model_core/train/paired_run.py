@@ -28,6 +28,7 @@ from model_core.train.config import TrainConfig
 from model_core.train.loop import (
     CKPT_NAME,
     CsvLog,
+    TrainState,
     checkpoint_run,
     load_checkpoint,
     save_checkpoint,
@@ -85,23 +86,10 @@ def fit_paired(cfg: TrainConfig, paths: PairedPaths, *, device_name: str | None 
     val_images = None
     if cfg.val_every and paths.val_dir is not None:
         val_images = load_validation_images(paths.val_dir, cfg)
-    resumed = {_may_start(paths.run(p), resume, overwrite) for p in PRESETS}
-    if len(resumed) > 1:
-        raise ValueError(f"{paths.out_dir}: only one of masked/{CKPT_NAME} and baseline/{CKPT_NAME} "
-                         "exists: resume needs both (or start over with --overwrite)")
-    states = tuple(_start_state(c, paths.run(p), device, w, resumed == {True})
-                   for p, c, w in zip(PRESETS, cfgs, (init, baseline_init), strict=True))
-    if states[0].iteration != states[1].iteration:
-        raise ValueError(f"{paths.out_dir}: masked is at iteration {states[0].iteration}, baseline at "
-                         f"{states[1].iteration}: not one paired run")
+    states, logs = _open(cfgs, paths, device, (init, baseline_init), resume, overwrite)
     trainer = PairedTrainer(states, cfgs, device, precision, options.variant, options.sdpa)
     LOG.info("paired step: %s%s, batch %d, %s on %s", trainer.variant, " with SDPA" * options.sdpa,
              cfg.batch, precision, device)
-    logs = []
-    for p in PRESETS:
-        paths.run(p).out_dir.mkdir(parents=True, exist_ok=True)
-        logs.append(CsvLog(paths.run(p).out_dir / "log.csv", restart=resumed == {False},
-                           resumed_at=states[0].iteration if resumed == {True} else None))
     own = stop is None
     stop = stop or StopRequest()
     with stop.installed() if own else contextlib.nullcontext():
@@ -125,8 +113,30 @@ def fit_paired(cfg: TrainConfig, paths: PairedPaths, *, device_name: str | None 
     return trainer
 
 
+def _open(cfgs: tuple[TrainConfig, TrainConfig], paths: PairedPaths, device: torch.device,
+          weights: tuple[str | None, str | None], resume: bool,
+          overwrite: bool) -> tuple[tuple[TrainState, TrainState], list[CsvLog]]:
+    """Both models' states (resumed, warm-started from ``weights`` or fresh) and logs."""
+    resumed = {_may_start(paths.run(p), resume, overwrite) for p in PRESETS}
+    if len(resumed) > 1:
+        raise ValueError(f"{paths.out_dir}: only one of masked/{CKPT_NAME} and baseline/{CKPT_NAME} "
+                         "exists: resume needs both (or start over with --overwrite)")
+    again = resumed == {True}
+    states = tuple(_start_state(c, paths.run(p), device, w, again)
+                   for p, c, w in zip(PRESETS, cfgs, weights, strict=True))
+    if states[0].iteration != states[1].iteration:
+        raise ValueError(f"{paths.out_dir}: masked is at iteration {states[0].iteration}, baseline at "
+                         f"{states[1].iteration}: not one paired run")
+    logs = []
+    for p in PRESETS:
+        paths.run(p).out_dir.mkdir(parents=True, exist_ok=True)
+        logs.append(CsvLog(paths.run(p).out_dir / "log.csv", restart=not again,
+                           resumed_at=states[0].iteration if again else None))
+    return states, logs
+
+
 def _start_state(cfg: TrainConfig, paths: RunPaths, device: torch.device, weights: str | None,
-                 resumed: bool):
+                 resumed: bool) -> TrainState:
     state = new_paired_state(cfg, device)
     if resumed:
         load_checkpoint(state, cfg, paths.checkpoint)
@@ -145,13 +155,15 @@ def _loop(trainer: PairedTrainer, maker: BatchMaker, paths: PairedPaths, logs: l
     try:
         while trainer.iteration < cfg.iterations:
             losses = trainer.step(maker(trainer.iteration))
+            it = trainer.iteration + 1
+            # Waiting for the device at log points only, before the clock is read: the rows'
+            # elapsed_s is then the device's time, not how far ahead the host has queued.
+            values = losses.tolist() if _eventful(cfg, it) else None
             now = time.monotonic()
             trainer.count(now - last)
             last = now
             bar.update(1)
-            it = trainer.iteration
-            if _eventful(cfg, it):  # the only place the loop waits for the device
-                values = losses.tolist()
+            if values is not None:
                 bar.set_postfix(masked=f"{values[0]:.4f}", baseline=f"{values[1]:.4f}")
                 for p, state, c, log, loss in zip(PRESETS, trainer.states, trainer.cfgs, logs, values,
                                                   strict=True):

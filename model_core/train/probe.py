@@ -13,6 +13,7 @@ pick; ``configs/gpu_stage.py`` trains with it.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import sys
@@ -145,9 +146,13 @@ def time_variant(maker: BatchMaker, device: torch.device, precision: str, varian
 def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[str] = VARIANTS,
               batches: Sequence[int] = (64, 128, 256), sdpa_modes: Sequence[bool] = (False,),
               steps: int = 30, warmup: int = 3, budget: float = math.inf,
-              clock: Callable[[], float] = time.monotonic) -> ProbeReport:
+              clock: Callable[[], float] = time.monotonic,
+              on_row: Callable[[ProbeReport], None] | None = None) -> ProbeReport:
     """Time every (variant, SDPA, batch) in that order; past ``budget`` seconds the rest are
-    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced)."""
+    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced).
+
+    ``on_row`` is called after each measured row (the probe's command writes its file there,
+    so a probe stopped from outside still leaves what it measured)."""
     device = images.device
     precision = resolve_precision(cfg.precision, device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -162,7 +167,9 @@ def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[st
                     continue
                 maker = BatchMaker(images, dataclasses.replace(cfg, batch=batch))
                 report.rows.append(_measured(report, maker, variant, sdpa, warmup, steps, references))
-    report.pick = pick(report.rows)
+                report.pick = pick(report.rows)
+                if on_row is not None:
+                    on_row(report)
     return report
 
 
@@ -176,10 +183,21 @@ def _measured(report: ProbeReport, maker: BatchMaker, variant: str, sdpa: bool, 
                 maker(0)).tolist()
         row = time_variant(maker, device, report.precision, variant, sdpa, warmup, steps, references[batch])
     except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
         return ProbeRow(variant, "", sdpa, batch, note="out of memory")
+    finally:
+        _release(device)
     tflops = 2 * row.patches_per_s * report.flops_per_patch / 1e12
     return dataclasses.replace(row, tflops=tflops, matmul_share=tflops / report.matmul_tflops)
+
+
+def _release(device: torch.device) -> None:
+    """Free what a row left on the GPU (its models, compiled code, CUDA-graph memory pools),
+    so that the next row starts from the same free memory."""
+    if device.type != "cuda":
+        return
+    gc.collect()
+    torch.compiler.reset()
+    torch.cuda.empty_cache()
 
 
 def pick(rows: Sequence[ProbeRow], max_batch: int | None = None) -> ProbeRow | None:
@@ -263,13 +281,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         precision=args.precision, iterations=100_000)
         images = load_resident(args.data, cfg.patch, device)
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.sdpa]
+
+        def save(report: ProbeReport, quiet: bool = False) -> None:
+            report.pick = pick(report.rows, args.max_batch)
+            if not quiet:
+                print(render(report).splitlines()[-2], flush=True)  # the row just measured
+            if args.json:
+                text = json.dumps(report.to_json(), indent=2) + "\n"
+                atomic_replace(args.json, lambda tmp: Path(tmp).write_text(text))
+
         report = run_probe(images, cfg, variants=args.variants, batches=args.batches, sdpa_modes=modes,
-                           steps=args.steps, warmup=args.warmup, budget=args.budget)
-        report.pick = pick(report.rows, args.max_batch)
+                           steps=args.steps, warmup=args.warmup, budget=args.budget, on_row=save)
+        save(report, quiet=True)
         print(render(report), flush=True)
-        if args.json:
-            text = json.dumps(report.to_json(), indent=2) + "\n"
-            atomic_replace(args.json, lambda tmp: Path(tmp).write_text(text))
         if args.profile and report.pick is not None:
             print(profile_step(images, cfg, report.pick), flush=True)
         return 0 if report.pick is not None else 1

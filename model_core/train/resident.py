@@ -76,6 +76,11 @@ def load_resident(folder: str | Path, patch: int, device: torch.device) -> Resid
     if not arrays:
         raise ValueError(f"{Path(folder)}: no usable training image: all {len(files)} are unreadable "
                          f"or smaller than {patch} px")
+    return pack_images(arrays, names, device)
+
+
+def pack_images(arrays: list[np.ndarray], names: list[str], device: torch.device) -> ResidentImages:
+    """Pack (H, W, 3) uint8 RGB images, of any sizes, into one tensor on ``device``."""
     lengths = [a.size for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     pixels = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays]))

@@ -9,9 +9,10 @@ from benchmarks import bench_train  # the repository root is on sys.path under `
 
 def test_bench_train_times_a_tiny_step_and_renders_a_report(capsys: pytest.CaptureFixture[str]) -> None:
     bench_train.main(["--sizes", "tiny", "--presets", "masked", "--precisions", "fp32", "--batch", "1",
-                      "--patch", "16", "--warm-up", "0", "--steps", "1", "--no-report"])
+                      "--patch", "16", "--warm-up", "0", "--steps", "1", "--no-report", "--paired"])
     out = capsys.readouterr().out
     assert "tiny  masked   fp32:" in out and "matmul rate: fp32 " in out
+    assert "tiny  paired   fp32:" in out and "s/step for both" in out
     row = {"device": "cpu", "size": "tiny", "preset": "masked", "precision": "fp32", "batch": 1,
            "patch": 16, "seconds": 0.5, "gflops": 1.0}
     ops = {"tiny, masked, fp32": [{"op": "aten::bmm", "share": 0.25, "calls": 3}]}

@@ -172,8 +172,52 @@ def test_paired_command_refuses_a_preset_and_half_an_init(data_dir, tmp_path, ca
     assert "--baseline-init" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path / "r")]) != 0
     assert "--preset is required" in capsys.readouterr().err
+    assert train_main(["--preset", "masked", "--out", str(tmp_path / "r"), "--sdpa"]) != 0
+    assert "options of --paired" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
 def test_step_options_default_to_the_eager_step():
     assert StepOptions() == StepOptions("eager", False)
+
+
+def test_drawing_a_batch_and_the_forward_backward_read_nothing_back(data_dir, monkeypatch):
+    """On a GPU each read-back (item, tolist, float(), bool()) waits for the device; the batch and
+    the forward/backward of both models must not need one (fused Adam on CUDA reads none either)."""
+    from model_core.train.resident import BatchMaker, load_resident
+
+    cfg = tiny_cfg(dense_share=0.5, dense_final=0.0, mask_ramp=0.5)
+    maker = BatchMaker(load_resident(data_dir, cfg.patch, CPU), cfg)
+    trainer = _trainer(cfg, "eager")
+
+    def read_back(*args, **kwargs):
+        raise AssertionError("a value was read back from the device")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, read_back)
+    losses = trainer._forward_backward(maker(3))
+    monkeypatch.undo()
+    assert losses.shape == (2,) and bool(torch.isfinite(losses).all())
+
+
+def test_an_interrupt_checkpoints_both_and_half_a_pair_does_not_resume(data_dir, tmp_path, monkeypatch):
+    real_step = PairedTrainer.step
+    calls = []
+
+    def step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(PairedTrainer, "step", step)
+    trainer = fit_paired(tiny_cfg(iterations=10, checkpoint_every=100), PairedPaths(tmp_path, data_dir, None),
+                         progress=False)
+    assert trainer.iteration == 2 and all(s.interrupted for s in trainer.states)
+    for preset in ("masked", "baseline"):
+        assert torch.load(tmp_path / preset / "last.ckpt", weights_only=True)["iteration"] == 2
+    monkeypatch.undo()
+    (tmp_path / "baseline" / "last.ckpt").unlink()
+    with pytest.raises((ValueError, FileExistsError), match="baseline|only one"):
+        fit_paired(tiny_cfg(iterations=10), PairedPaths(tmp_path, data_dir, None), resume=True,
+                   progress=False)
