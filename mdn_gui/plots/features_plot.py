@@ -10,14 +10,12 @@ from __future__ import annotations
 import html
 
 import pyqtgraph as pg
-import qtawesome as qta
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSpinBox, QWidget
 
 from mdn_gui.controllers.figures import FEATURES, FiguresController
+from mdn_gui.plots.figure_panel import FigurePanel
 from mdn_gui.plots.paper_plot import restyle_item
-from mdn_gui.views.binding import OrphanCatcher, clear_scenes
+from mdn_gui.views.binding import OrphanCatcher
 from mdn_gui.views.theme import plot_background
 from model_core.features import DEFAULT_NOISES, REFERENCE_NOISE, FeatureReport
 
@@ -35,15 +33,14 @@ def noise_colour(noise: str, index: int, dark: bool) -> str:
     return NOISE_COLOURS.get(noise, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
 
 
-class FeaturesPlot(QWidget):
+class FeaturesPlot(FigurePanel):
     """Controls (group, crop, run, cancel), a status line and one histogram plot per model."""
 
     def __init__(self, figures: FiguresController, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.figures = figures
-        self._dark = False
+        run = ("fa6s.chart-column", "Features", f"Deep-feature histograms under {', '.join(DEFAULT_NOISES)}")
+        super().__init__(figures, FEATURES, run,
+                         "What the network sees: its deep features under four noises.", parent)
         self._orphans = OrphanCatcher()
-        self.view = pg.GraphicsLayoutWidget(self)
         self.view.setMinimumHeight(220)
         self.plots: list[pg.PlotItem] = []
         self.group = QSpinBox(self)
@@ -57,52 +54,13 @@ class FeaturesPlot(QWidget):
         self.crop.setValue(figures.features_crop)
         self.crop.setSuffix(" px")
         self.crop.setToolTip("Side of the centre crop of this image that is measured")
-        self.run_button = QPushButton(qta.icon("fa6s.chart-column"), "Features", self)
-        self.run_button.setToolTip(f"Deep-feature histograms under {', '.join(DEFAULT_NOISES)}")
-        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "", self)
-        self.cancel_button.setToolTip("Cancel the Features")
-        self.status = QLabel("What the network sees: its deep features under four noises.", self)
-        self.status.setWordWrap(True)
-        self.legend = QLabel(self)
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
-        layout = QVBoxLayout(self)
-        # Two rows: on one, the controls made the dock (and so the window) too wide.
-        for widgets in ((self.run_button, self.cancel_button), (self.group, self.crop)):
-            row = QHBoxLayout()
-            for widget in widgets:
-                row.addWidget(widget)
-            row.addStretch(1)
-            layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.legend)
-        self.run_button.clicked.connect(lambda _=False: self.start())
-        self.cancel_button.clicked.connect(lambda _=False: figures.cancel(FEATURES))
-        figures.running.connect(self._running)
-        figures.progress.connect(self._progress)
-        figures.message.connect(self._message)
         figures.features_changed.connect(self.redraw)
-        self._running(FEATURES, False)
-        self.redraw()
+        self.lay_out((self.group, self.crop))
 
     def start(self) -> None:
         """Run with the group and crop the controls show."""
         self.figures.set_settings(group=self.group.value(), features_crop=self.crop.value())
         self.figures.start_features()
-
-    def _running(self, kind: str, running: bool) -> None:
-        if kind == FEATURES:
-            self.cancel_button.setEnabled(running)
-            self.run_button.setEnabled(not running)
-
-    def _progress(self, kind: str, done: int, total: int, message: str) -> None:
-        if kind == FEATURES:
-            self.status.setText(f"{message}  ({done}/{total})")
-
-    def _message(self, kind: str, text: str) -> None:
-        if kind == FEATURES:
-            self.status.setText(text)
 
     def titles(self) -> list[str]:
         """The plots' titles, left to right (tests and lessons read them)."""
@@ -143,7 +101,3 @@ class FeaturesPlot(QWidget):
         self._dark = dark
         self.view.setBackground(plot_background(dark))
         self.redraw()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        clear_scenes(self)
-        super().closeEvent(event)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import html
 
 import pyqtgraph as pg
-import qtawesome as qta
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QSpinBox, QWidget
 
 from mdn_gui.controllers.figures import PAPER_FIGURE, FiguresController
-from mdn_gui.views.binding import OrphanCatcher, clear_scenes
+from mdn_gui.plots.figure_panel import FigurePanel
+from mdn_gui.views.binding import OrphanCatcher
 from mdn_gui.views.theme import plot_background, plot_foreground, series_colours
 from model_core.eval.paper import PAPER_KINDS, paper_curve
 
@@ -24,15 +23,15 @@ PAPER_PENS = {"paper: masked": ("masked", "masked model"), "paper: baseline": ("
 SOURCE_LABELS = {"image": "This image", "samples": "Built-in samples"}
 
 
-class PaperFigurePlot(QWidget):
+class PaperFigurePlot(FigurePanel):
     """Controls (source, crop, run, cancel), a status line and the 2 x 4 plots."""
 
     def __init__(self, figures: FiguresController, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.figures = figures
-        self._dark = False
+        run = ("fa6s.chart-line", "Paper figure",
+               "The paper's 19 noises (4 unseen types at its levels), all networks")
+        super().__init__(figures, PAPER_FIGURE, run,
+                         "The paper's figure, measured with the loaded weights.", parent)
         orphans = OrphanCatcher()
-        self.view = pg.GraphicsLayoutWidget(self)
         self.view.setMinimumHeight(260)
         self.plots: dict[tuple[str, str], pg.PlotItem] = {}
         for row, quantity in enumerate(("psnr", "ssim")):
@@ -56,52 +55,13 @@ class PaperFigurePlot(QWidget):
         self.crop.setValue(figures.paper_crop)
         self.crop.setSuffix(" px")
         self.crop.setToolTip("Side of the centre crops measured (smaller: faster)")
-        self.run_button = QPushButton(qta.icon("fa6s.chart-line"), "Paper figure", self)
-        self.run_button.setToolTip("The paper's 19 noises (4 unseen types at its levels), all networks")
-        self.cancel_button = QPushButton(qta.icon("fa6s.stop"), "", self)
-        self.cancel_button.setToolTip("Cancel the Paper figure")
-        self.status = QLabel("The paper's figure, measured with the loaded weights.", self)
-        self.status.setWordWrap(True)
-        self.legend = QLabel(self)
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
-        layout = QVBoxLayout(self)
-        # Two rows: on one, the controls made the dock (and so the window) too wide.
-        for widgets in ((self.run_button, self.cancel_button), (self.source, self.crop)):
-            row = QHBoxLayout()
-            for widget in widgets:
-                row.addWidget(widget)
-            row.addStretch(1)
-            layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.legend)
-        self.run_button.clicked.connect(lambda _=False: self.start())
-        self.cancel_button.clicked.connect(lambda _=False: figures.cancel(PAPER_FIGURE))
-        figures.running.connect(self._running)
-        figures.progress.connect(self._progress)
-        figures.message.connect(self._message)
         figures.paper_changed.connect(self.redraw)
-        self._running(PAPER_FIGURE, False)
-        self.redraw()
+        self.lay_out((self.source, self.crop))
 
     def start(self) -> None:
         """Run with the source and crop the controls show."""
         self.figures.set_settings(source=self.source.currentData(), paper_crop=self.crop.value())
         self.figures.start_paper()
-
-    def _running(self, kind: str, running: bool) -> None:
-        if kind == PAPER_FIGURE:
-            self.cancel_button.setEnabled(running)
-            self.run_button.setEnabled(not running)
-
-    def _progress(self, kind: str, done: int, total: int, message: str) -> None:
-        if kind == PAPER_FIGURE:
-            self.status.setText(f"{message}  ({done}/{total})")
-
-    def _message(self, kind: str, text: str) -> None:
-        if kind == PAPER_FIGURE:
-            self.status.setText(text)
 
     def curve(self, quantity: str, kind: str, series: str) -> pg.PlotDataItem | None:
         """The drawn curve of a series in one panel (tests and lessons read it)."""
@@ -154,10 +114,6 @@ class PaperFigurePlot(QWidget):
         for plot in self.plots.values():
             restyle_item(plot, dark)
         self.redraw()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        clear_scenes(self)
-        super().closeEvent(event)
 
 
 def restyle_item(plot: pg.PlotItem, dark: bool) -> None:
