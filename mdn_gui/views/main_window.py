@@ -131,6 +131,8 @@ class MainWindow(SavingMixin, QMainWindow):
         self.figures = FiguresController(self.analysis, self)
         self.paper_plot = PaperFigurePlot(self.figures, self)
         self.features_plot = FeaturesPlot(self.figures, self)
+        # The plot panels: each follows the theme, and each is closed with the window.
+        self.plots = (self.metrics_plot, self.sweep_plot, self.mask_view, self.paper_plot, self.features_plot)
         specs = (
             ("controls", "Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("metrics", "Metrics", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -247,7 +249,7 @@ class MainWindow(SavingMixin, QMainWindow):
             self.mask_view.set_pixel(x, y)
 
     def apply_theme(self, dark: bool) -> None:
-        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view, self.paper_plot, self.features_plot):
+        for plot in self.plots:
             plot.apply_theme(dark)
         for theme, action in self.actions_.themes.items():
             action.setChecked(theme == self.theme.choice)
@@ -419,6 +421,6 @@ class MainWindow(SavingMixin, QMainWindow):
             self.settings.sync()
             self.exit_now(0)
         self.theme.changed.disconnect(self.apply_theme)
-        for plot in (self.metrics_plot, self.sweep_plot, self.mask_view, self.paper_plot, self.features_plot):
+        for plot in self.plots:
             plot.close()
         super().closeEvent(event)
