@@ -24,8 +24,9 @@ WIDE_PANELS, WIDE_SHARE = ("paper", "features"), 0.55
 
 def welcome_text(total: int) -> str:
     """The first-launch words, for a tour of ``total`` lessons (counted, never written out by hand)."""
+    article = "an" if str(total).startswith("8") or total in (11, 18) else "a"  # "an 8-step", "an 11-step"
     return (
-        f"Welcome to mdn. This is lesson 1 of a {total}-step tour of masked training (the Lessons "
+        f"Welcome to mdn. This is lesson 1 of {article} {total}-step tour of masked training (the Lessons "
         "panel below): Next (Alt+Right) goes on, Help > Tour (F1) brings it back. The numbers in "
         "the lesson are measured here, with the weights that are loaded."
     )

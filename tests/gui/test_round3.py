@@ -22,8 +22,9 @@ TIMEOUT = 60_000
 
 
 def test_the_welcome_counts_the_lessons_it_ships() -> None:
-    assert f"lesson 1 of a {len(LESSONS)}-step tour" in WELCOME
+    assert WELCOME == welcome_text(len(LESSONS)) and f" {len(LESSONS)}-step tour" in WELCOME
     assert "lesson 1 of a 9-step tour" in welcome_text(9) and "six" not in WELCOME
+    assert "lesson 1 of an 8-step tour" in welcome_text(8) and "of an 11-step" in welcome_text(11)
 
 
 def test_the_welcome_goes_once_the_user_leaves_lesson_1(
