@@ -147,9 +147,11 @@ def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[st
               batches: Sequence[int] = (64, 128, 256), sdpa_modes: Sequence[bool] = (False,),
               steps: int = 30, warmup: int = 3, budget: float = math.inf,
               clock: Callable[[], float] = time.monotonic,
-              on_row: Callable[[ProbeReport], None] | None = None) -> ProbeReport:
+              on_row: Callable[[ProbeReport], None] | None = None,
+              max_batch: int | None = None) -> ProbeReport:
     """Time every (variant, SDPA, batch) in that order; past ``budget`` seconds the rest are
-    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced).
+    skipped (listed with a note). ``cfg`` is the masked run's (its batch is replaced); the pick
+    is the fastest sound row of at most ``max_batch`` patches.
 
     ``on_row`` is called after each measured row (the probe's command writes its file there,
     so a probe stopped from outside still leaves what it measured)."""
@@ -167,7 +169,7 @@ def run_probe(images: ResidentImages, cfg: TrainConfig, *, variants: Sequence[st
                     continue
                 maker = BatchMaker(images, dataclasses.replace(cfg, batch=batch))
                 report.rows.append(_measured(report, maker, variant, sdpa, warmup, steps, references))
-                report.pick = pick(report.rows)
+                report.pick = pick(report.rows, max_batch)
                 if on_row is not None:
                     on_row(report)
     return report
@@ -283,7 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.sdpa]
 
         def save(report: ProbeReport, quiet: bool = False) -> None:
-            report.pick = pick(report.rows, args.max_batch)
             if not quiet:
                 print(render(report).splitlines()[-2], flush=True)  # the row just measured
             if args.json:
@@ -291,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 atomic_replace(args.json, lambda tmp: Path(tmp).write_text(text))
 
         report = run_probe(images, cfg, variants=args.variants, batches=args.batches, sdpa_modes=modes,
-                           steps=args.steps, warmup=args.warmup, budget=args.budget, on_row=save)
+                           steps=args.steps, warmup=args.warmup, budget=args.budget, on_row=save,
+                           max_batch=args.max_batch)
         save(report, quiet=True)
         print(render(report), flush=True)
         if args.profile and report.pick is not None:
