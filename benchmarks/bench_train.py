@@ -28,8 +28,9 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_inference import forward_flops, machine, matmul_gflops, syncer  # noqa: E402
+from benchmarks.bench_inference import machine, matmul_gflops, syncer  # noqa: E402
 from model_core.device import configure_cpu_threads, resolve_precision  # noqa: E402
+from model_core.network.flops import training_flops  # noqa: E402
 from model_core.train.config import MODEL_SIZES, TrainConfig  # noqa: E402
 from model_core.train.loop import new_state, step_generator, train_step  # noqa: E402
 from model_core.train.paired import PairedTrainer, baseline_config, new_paired_state  # noqa: E402
@@ -140,7 +141,7 @@ def paired_row(size: str, asked: str, device: torch.device, args: argparse.Names
                                     precision=precision)
     times = time_paired(cfg, device, precision, args.warm_up, args.steps)
     seconds = statistics.median(times)
-    flops = 2 * 3 * forward_flops(cfg.model_config(), args.patch, args.patch) * args.batch
+    flops = 2 * training_flops(cfg.model_config(), args.patch) * args.batch  # both models
     print(f"[{device}] {size:5s} paired   {precision}: {seconds:.3f} s/step for both "
           f"(min {min(times):.3f}, max {max(times):.3f})", flush=True)
     # patches/s in the table is batch / s: per model here, as both models take the batch each step.
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
                                                 patch=args.patch, precision=precision)
                 times, state = time_steps(cfg, device, precision, args.warm_up, args.steps)
                 seconds = statistics.median(times)
-                flops = 3 * forward_flops(cfg.model_config(), args.patch, args.patch) * args.batch
+                flops = training_flops(cfg.model_config(), args.patch) * args.batch
                 rows.append({"device": device.type, "size": size, "preset": preset, "precision": precision,
                              "batch": args.batch, "patch": args.patch, "seconds": seconds,
                              "gflops": flops / seconds / 1e9})
