@@ -137,7 +137,7 @@ def run_dir(args: argparse.Namespace, preset: str) -> Path:
 
 def start(args: argparse.Namespace, preset: str, extra: list[str], resume: bool) -> Run:
     """Start (or, with ``resume``, continue) the run of ``preset`` with ``extra`` options last."""
-    run = args.runs / f"{args.name}-{preset}"
+    run = run_dir(args, preset)
     cmd = shlex.split(args.mdn) + ["train", "--preset", preset, "--recipe", "cpu", "--size", args.size,
                                    "--out", str(run), "--no-progress", "--device", args.device,
                                    "--threads", str(args.threads)]
